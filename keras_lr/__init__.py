@@ -1,0 +1,42 @@
+"""keras_lr: Keras 3 callbacks for everything about the learning rate.
+
+Scheduling callbacks install a schedule that the compiled train step
+evaluates at the optimizer's step count: exact at every step, resumable, and
+free of per-batch Python work.  Works on the TensorFlow, JAX and PyTorch
+backends.
+"""
+
+from keras_lr import schedules
+from keras_lr._callbacks import (
+    CosineAnnealing,
+    CyclicLR,
+    ExponentialDecay,
+    FitContext,
+    LambdaSchedule,
+    OneCycleLR,
+    PolynomialDecay,
+    ReduceLROnPlateau,
+    ScheduleCallback,
+    SGDRScheduler,
+    StepDecay,
+)
+from keras_lr._plots import plot_history, plot_schedule
+from keras_lr._version import __version__
+
+__all__ = [
+    "CosineAnnealing",
+    "CyclicLR",
+    "ExponentialDecay",
+    "FitContext",
+    "LambdaSchedule",
+    "OneCycleLR",
+    "PolynomialDecay",
+    "ReduceLROnPlateau",
+    "SGDRScheduler",
+    "ScheduleCallback",
+    "StepDecay",
+    "plot_history",
+    "plot_schedule",
+    "schedules",
+    "__version__",
+]

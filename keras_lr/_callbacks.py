@@ -1,0 +1,841 @@
+"""Scheduling callbacks: thin glue between `keras_lr.schedules` and `fit`.
+
+Each callback builds a schedule (a pure function of the optimizer step) from
+its arguments and what `fit` knows (steps per epoch, epochs), installs it in
+the optimizer at the start of training, and lets the compiled train step
+evaluate it: nothing runs in Python per batch.  The position always comes from
+`optimizer.iterations`, so several `fit()` calls, `fit(initial_epoch=k)` after
+`keras.saving.load_model`, and `steps_per_execution > 1` continue exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from typing import Any, Callable, Sequence
+
+import keras
+import numpy as np
+
+from keras_lr import _backend, _history
+from keras_lr import _validation as v
+from keras_lr import schedules as S
+
+__all__ = [
+    "ScheduleCallback",
+    "CyclicLR",
+    "SGDRScheduler",
+    "StepDecay",
+    "OneCycleLR",
+    "PolynomialDecay",
+    "ExponentialDecay",
+    "CosineAnnealing",
+    "LambdaSchedule",
+    "ReduceLROnPlateau",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class FitContext:
+    """What a schedule may take from `fit`: all optional outside of `fit`."""
+
+    steps_per_epoch: int | None = None
+    epochs: int | None = None
+    start_step: int = 0
+    horizon: int | None = None  # steps a table-based schedule must cover
+
+    @property
+    def total_steps(self) -> int | None:
+        if self.steps_per_epoch is None or self.epochs is None:
+            return None
+        return self.steps_per_epoch * self.epochs
+
+
+class ScheduleCallback(keras.callbacks.Callback):
+    """Installs a `keras_lr` schedule in the optimizer for the whole `fit`.
+
+    The base of every scheduling callback, and usable on its own with any
+    schedule from `keras_lr.schedules` (a `Join` of pieces, say).  The
+    schedule is evaluated inside the compiled train step at the optimizer's
+    `iterations`: step i is trained with rate schedule(i), i counted across
+    epochs and `fit()` calls.
+
+    The schedule stays installed after `fit` (it is saved with the model and
+    reloads with `keras.saving.load_model` once `keras_lr` is imported).  A new
+    callback on a model that already trained starts where the optimizer is:
+    its step count decides the position, not the callback.
+
+    Args:
+        schedule: a `keras_lr.schedules.Schedule`.
+        warmup_steps: linear warm-up steps in front of the schedule (the
+            schedule starts after them, from its own step 0).
+        warmup_start_lr: rate at step 0 of the warm-up.
+
+    Attributes:
+        history: a pandas DataFrame, one row per optimizer step trained with
+            this callback: `step`, `epoch`, `lr`, and the epoch's logs
+            (loss, metrics) on each epoch's last step.
+
+    Example:
+        >>> import keras_lr
+        >>> sched = keras_lr.schedules.Join(
+        ...     [keras_lr.schedules.Constant(0.1), keras_lr.schedules.Constant(0.01)],
+        ...     boundaries=[100])
+        >>> cb = keras_lr.ScheduleCallback(sched)
+        >>> cb.schedule([0, 99, 100]).tolist()
+        [0.1, 0.1, 0.01]
+    """
+
+    def __init__(
+        self,
+        schedule: S.Schedule | None = None,
+        *,
+        warmup_steps: int = 0,
+        warmup_start_lr: float = 0.0,
+    ):
+        super().__init__()
+        if schedule is None and type(self) is ScheduleCallback:
+            raise TypeError(
+                "Argument `schedule` is required: a keras_lr.schedules.Schedule. "
+                "Received: schedule=None"
+            )
+        if schedule is not None and not isinstance(schedule, S.Schedule):
+            raise TypeError(
+                "Argument `schedule` must be a keras_lr.schedules.Schedule. "
+                f"Received: schedule={schedule!r}"
+            )
+        self._fixed_schedule = schedule
+        self.warmup_steps = v.nonnegative_int("warmup_steps", warmup_steps)
+        self.warmup_start_lr = v.nonnegative_float("warmup_start_lr", warmup_start_lr)
+        self._records: list[_history.EpochRecord] = []
+        self._context: FitContext | None = None
+        self._sources_before: list = []
+        self._epoch_start: tuple[int, Any] | None = None
+
+    # -- what subclasses provide ------------------------------------------
+    def build(self, context: FitContext) -> S.Schedule:
+        """The schedule (without warm-up) for the given fit context."""
+        if self._fixed_schedule is None:
+            raise NotImplementedError("Subclasses implement build(context).")
+        return self._fixed_schedule
+
+    def _config(self) -> dict:
+        return {"schedule": self._fixed_schedule}
+
+    # -- helpers for subclasses --------------------------------------------
+    def _steps_per_epoch(self, context: FitContext, given: int | None) -> int:
+        if given is not None:
+            return given
+        if context.steps_per_epoch is None:
+            raise ValueError(
+                f"{type(self).__name__} counts epochs but the number of steps per "
+                "epoch is unknown (the data has no length). Pass "
+                "`steps_per_epoch=` to the callback or to `fit`."
+            )
+        return context.steps_per_epoch
+
+    def _total_steps(self, context: FitContext, given: int | None, name: str) -> int:
+        """`given`, or all steps of `fit` after the warm-up."""
+        if given is not None:
+            return given
+        if context.total_steps is None:
+            raise ValueError(
+                f"{type(self).__name__} needs `{name}`: pass it, or train with data "
+                "of known length so that `fit` knows epochs x steps per epoch."
+            )
+        total = context.total_steps - self.warmup_steps
+        if total < 1:
+            raise ValueError(
+                f"Argument `warmup_steps` leaves no step for the schedule: "
+                f"warmup_steps={self.warmup_steps} but fit runs "
+                f"{context.total_steps} steps in all."
+            )
+        return total
+
+    # -- public API ----------------------------------------------------------
+    def full_schedule(self, context: FitContext) -> S.Schedule:
+        """The schedule with its warm-up, as installed in the optimizer."""
+        return S.warmup(self.build(context), self.warmup_steps, self.warmup_start_lr)
+
+    def schedule(
+        self,
+        steps: Any = None,
+        *,
+        steps_per_epoch: int | None = None,
+        epochs: int | None = None,
+    ) -> np.ndarray:
+        """Rates for `steps` without training (previews).
+
+        Args:
+            steps: an int N for steps 0..N-1, or an array of steps; None for
+                all `epochs * steps_per_epoch` steps.
+            steps_per_epoch, epochs: what `fit` would know; default to the
+                last `fit` this callback ran in.
+
+        Returns:
+            float64 NumPy array of rates, one per step.
+        """
+        last = self._context or FitContext()
+        spe = v.optional_positive_int("steps_per_epoch", steps_per_epoch)
+        ep = v.optional_positive_int("epochs", epochs)
+        context = FitContext(
+            steps_per_epoch=spe if spe is not None else last.steps_per_epoch,
+            epochs=ep if ep is not None else last.epochs,
+        )
+        if steps is None:
+            if context.total_steps is None:
+                raise ValueError(
+                    "Argument `steps` is needed: pass a count or an array of steps, "
+                    "or `steps_per_epoch` and `epochs`."
+                )
+            steps = context.total_steps
+        arr = S._as_steps(steps)
+        horizon = int(arr.max()) + 1 if arr.size else 1
+        context = dataclasses.replace(context, horizon=horizon)
+        return self.full_schedule(context).numpy(arr)
+
+    @property
+    def history(self):
+        """pandas DataFrame: step, epoch, lr and the epoch logs, per step."""
+        return _history.to_dataframe(self._records)
+
+    def get_config(self) -> dict:
+        config = self._config()
+        config.update(
+            warmup_steps=self.warmup_steps, warmup_start_lr=self.warmup_start_lr
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+    # -- Keras hooks -------------------------------------------------------
+    def set_model(self, model):
+        super().set_model(model)
+        if getattr(model, "optimizer", None) is None:
+            self._sources_before = []
+            return
+        optimizers = _backend.optimizers_of(model, type(self).__name__)
+        self._sources_before = [_backend.rate_source(o) for o in optimizers]
+        # Swap a float rate for an equal constant schedule now, before other
+        # callbacks (BackupAndRestore) load optimizer variables: the variable
+        # list must already have the shape it has while the schedule is in.
+        for opt in optimizers:
+            source = _backend.rate_source(opt)
+            if _backend.is_variable(source):
+                _backend.install(opt, S.Constant(_backend.variable_value(source)))
+
+    def on_train_begin(self, logs=None):
+        name = type(self).__name__
+        optimizers = _backend.optimizers_of(self.model, name)
+        start = _backend.current_step(optimizers[0])
+        params = self.params or {}
+        spe = params.get("steps")
+        epochs = params.get("epochs")
+        horizon = None
+        if spe is not None and epochs is not None:
+            horizon = max(spe * epochs, start + spe * epochs)
+        self._context = FitContext(spe, epochs, start, horizon)
+        schedule = self.full_schedule(self._context)
+        changed = False
+        for opt, before in zip(optimizers, self._sources_before or [None] * len(optimizers)):
+            source = _backend.rate_source(opt)
+            scale = 1.0
+            if isinstance(source, S.Scaled) and isinstance(source.schedule, S.Schedule):
+                scale = source.scale  # a plateau reduction from an earlier fit
+            elif isinstance(
+                source, keras.optimizers.schedules.LearningRateSchedule
+            ) and not isinstance(source, S.Schedule):
+                raise ValueError(
+                    f"{name} sets the learning rate, but the optimizer was built "
+                    f"with its own schedule ({type(source).__name__}). Build the "
+                    "optimizer with a float rate, e.g. "
+                    "`keras.optimizers.SGD(learning_rate=0.01)`, and let "
+                    f"{name} drive it; or use one of the two, not both."
+                )
+            elif not isinstance(source, S.Schedule) and not _backend.is_variable(source):
+                raise ValueError(
+                    f"{name} cannot drive an optimizer whose `learning_rate` is "
+                    f"a callable ({source!r}). Build it with a float rate."
+                )
+            new = S.Scaled(schedule, scale)
+            if new == source:
+                new = source
+            else:
+                _backend.install(opt, new)
+            changed = changed or new is not before
+        if changed:
+            _backend.retrace(self.model)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        opt = _backend.optimizers_of(self.model, type(self).__name__)[0]
+        self._epoch_start = (_backend.current_step(opt), _backend.rate_source(opt))
+
+    def on_epoch_end(self, epoch, logs=None):
+        opt = _backend.optimizers_of(self.model, type(self).__name__)[0]
+        end = _backend.current_step(opt)
+        if self._epoch_start is None:
+            start, source = end, _backend.rate_source(opt)
+        else:
+            start, source = self._epoch_start
+        last = max(end - 1, start)
+        rate = float(S.evaluate(source, [last])[0])
+        if logs is not None:
+            logs["learning_rate"] = rate
+        self._records.append(
+            _history.EpochRecord(epoch, start, end, source, _history.clean_logs(logs))
+        )
+        self._epoch_start = None
+
+
+class CyclicLR(ScheduleCallback):
+    """Cyclical learning rate (Smith 2017), per optimizer step.
+
+    cycle = floor(1 + i / (2 step_size)), x = |i / step_size - 2 cycle + 1|,
+    lr = base_lr + (max_lr - base_lr) * max(0, 1 - x) * scale, with scale 1
+    ("triangular"), 1/2^(cycle-1) ("triangular2"), gamma^i ("exp_range") or
+    `scale_fn`.  `step_size_down` makes the cycle asymmetric as in PyTorch's
+    `CyclicLR` (whose rates this reproduces exactly).
+
+    Args:
+        base_lr: lower bound of the cycle.
+        max_lr: upper bound of the cycle.
+        step_size: steps in the rising half; Smith suggests 2-10 epochs' worth.
+        mode: "triangular", "triangular2" or "exp_range".
+        gamma: per-step factor for "exp_range", in (0, 1].
+        scale_fn: custom scale of one argument (cycle, or step with
+            `scale_mode="iterations"`), written with operators or `keras.ops`.
+        scale_mode: "cycle" or "iterations".
+        step_size_down: steps in the falling half (default: step_size).
+        warmup_steps, warmup_start_lr: see `ScheduleCallback`.
+
+    Example:
+        >>> import keras_lr
+        >>> keras_lr.CyclicLR(base_lr=1.0, max_lr=5.0, step_size=4).schedule(9).tolist()
+        [1.0, 2.0, 3.0, 4.0, 5.0, 4.0, 3.0, 2.0, 1.0]
+
+    References:
+        Smith, "Cyclical Learning Rates for Training Neural Networks",
+        WACV 2017, arXiv:1506.01186.
+    """
+
+    def __init__(
+        self,
+        base_lr: float = 0.001,
+        max_lr: float = 0.006,
+        step_size: int = 2000,
+        mode: str = "triangular",
+        gamma: float = 1.0,
+        scale_fn: Callable | None = None,
+        scale_mode: str = "cycle",
+        step_size_down: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self._schedule = S.Cyclic(
+            base_lr, max_lr, step_size, mode, gamma, scale_fn, scale_mode, step_size_down
+        )
+
+    def build(self, context):
+        return self._schedule
+
+    def _config(self):
+        config = self._schedule.get_config()
+        config["scale_fn"] = self._schedule.scale_fn
+        return config
+
+
+class SGDRScheduler(ScheduleCallback):
+    """Cosine annealing with warm restarts (Loshchilov & Hutter), per step.
+
+    A cycle anneals from its peak to `min_lr` over `cycle_length` epochs with a
+    cosine; at each restart the peak is multiplied by `lr_decay` and the next
+    cycle lasts ceil(previous * mult_factor) epochs (fractional factors work).
+
+    Args:
+        min_lr: rate approached at the end of every cycle.
+        max_lr: peak of the first cycle.
+        steps_per_epoch: steps per epoch; None takes what `fit` knows.
+        lr_decay: factor on the peak at each restart, in (0, 1].
+        cycle_length: epochs in the first cycle.
+        mult_factor: growth of the cycle length at each restart, >= 1.
+        warmup_steps, warmup_start_lr: see `ScheduleCallback`.
+
+    References:
+        Loshchilov & Hutter, "SGDR: Stochastic Gradient Descent with Warm
+        Restarts", ICLR 2017, arXiv:1608.03983.
+    """
+
+    def __init__(
+        self,
+        min_lr: float,
+        max_lr: float,
+        steps_per_epoch: int | None = None,
+        lr_decay: float = 1.0,
+        cycle_length: int = 10,
+        mult_factor: float = 2.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.steps_per_epoch = v.optional_positive_int("steps_per_epoch", steps_per_epoch)
+        # Checked now (with one step per epoch) so bad arguments fail early.
+        self._check = S.CosineRestarts(min_lr, max_lr, cycle_length, mult_factor, lr_decay)
+        self.min_lr, self.max_lr = self._check.min_lr, self._check.max_lr
+        self.lr_decay, self.cycle_length = self._check.lr_decay, cycle_length
+        self.mult_factor = self._check.mult_factor
+
+    def build(self, context):
+        return S.CosineRestarts(
+            self.min_lr,
+            self.max_lr,
+            self.cycle_length,
+            self.mult_factor,
+            self.lr_decay,
+            steps_per_unit=self._steps_per_epoch(context, self.steps_per_epoch),
+        )
+
+    def _config(self):
+        return {
+            "min_lr": self.min_lr,
+            "max_lr": self.max_lr,
+            "steps_per_epoch": self.steps_per_epoch,
+            "lr_decay": self.lr_decay,
+            "cycle_length": self.cycle_length,
+            "mult_factor": self.mult_factor,
+        }
+
+
+class StepDecay(ScheduleCallback):
+    """Step decay per epoch: lr = initial_lr * decay_factor^floor(e / step_size).
+
+    With `milestones=[m1, m2, ...]` the rate is multiplied by `decay_factor` at
+    each listed epoch instead.  The epoch e of step i is floor(i / steps per
+    epoch), so the rate changes exactly at epoch boundaries.
+
+    Args:
+        initial_lr: rate of the first epochs.
+        decay_factor: factor at each decay, in (0, 1].
+        step_size: epochs between decays (ignored with `milestones`).
+        milestones: strictly increasing epochs at which to decay, or None.
+        steps_per_epoch: None takes what `fit` knows.
+        warmup_steps, warmup_start_lr: see `ScheduleCallback`.
+    """
+
+    def __init__(
+        self,
+        initial_lr: float,
+        decay_factor: float = 0.5,
+        step_size: int = 10,
+        milestones: Sequence[int] | None = None,
+        steps_per_epoch: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self._epochwise = S.Staircase(initial_lr, decay_factor, step_size, milestones)
+        self.steps_per_epoch = v.optional_positive_int("steps_per_epoch", steps_per_epoch)
+
+    def build(self, context):
+        spe = self._steps_per_epoch(context, self.steps_per_epoch)
+        return S.PerEpoch(self._epochwise, spe)
+
+    def _config(self):
+        config = self._epochwise.get_config()
+        config["steps_per_epoch"] = self.steps_per_epoch
+        return config
+
+
+class OneCycleLR(ScheduleCallback):
+    """The 1cycle policy, with exactly PyTorch's `OneCycleLR` rates.
+
+    Rises from max_lr / div_factor to max_lr over pct_start of the steps, then
+    anneals to max_lr / (div_factor * final_div_factor) (cosine or linear);
+    `three_phase` comes back down to the initial rate before the final anneal.
+
+    Args:
+        max_lr: peak rate.
+        total_steps: steps of the cycle; None takes epochs x steps from `fit`
+            (less `warmup_steps`).
+        pct_start, div_factor, final_div_factor, anneal_strategy, three_phase:
+            as in PyTorch's `OneCycleLR`.
+        warmup_steps, warmup_start_lr: see `ScheduleCallback`.
+
+    References:
+        Smith & Topin, "Super-Convergence", arXiv:1708.07120.
+    """
+
+    def __init__(
+        self,
+        max_lr: float,
+        total_steps: int | None = None,
+        pct_start: float = 0.3,
+        div_factor: float = 25.0,
+        final_div_factor: float = 1e4,
+        anneal_strategy: str = "cos",
+        three_phase: bool = False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.total_steps = v.optional_positive_int("total_steps", total_steps)
+        self._args = dict(
+            max_lr=max_lr,
+            pct_start=pct_start,
+            div_factor=div_factor,
+            final_div_factor=final_div_factor,
+            anneal_strategy=anneal_strategy,
+            three_phase=three_phase,
+        )
+        S.OneCycle(total_steps=self.total_steps or 100, **self._args)  # check now
+
+    def build(self, context):
+        total = self._total_steps(context, self.total_steps, "total_steps")
+        return S.OneCycle(total_steps=total, **self._args)
+
+    def _config(self):
+        return dict(self._args, total_steps=self.total_steps)
+
+
+class PolynomialDecay(ScheduleCallback):
+    """Polynomial decay per step to `end_lr` over `max_steps`.
+
+    lr = (initial_lr - end_lr) * (1 - min(i, max_steps) / max_steps)^power + end_lr
+    """
+
+    def __init__(
+        self,
+        initial_lr: float,
+        max_steps: int,
+        power: float = 1.0,
+        end_lr: float = 0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self._schedule = S.Polynomial(initial_lr, max_steps, power, end_lr)
+
+    def build(self, context):
+        return self._schedule
+
+    def _config(self):
+        return self._schedule.get_config()
+
+
+class ExponentialDecay(ScheduleCallback):
+    """Exponential decay per epoch: lr = initial_lr * gamma^e.
+
+    Args:
+        initial_lr: rate of epoch 0.
+        gamma: factor per epoch, in (0, 1].
+        steps_per_epoch: None takes what `fit` knows.
+    """
+
+    def __init__(
+        self,
+        initial_lr: float,
+        gamma: float,
+        steps_per_epoch: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self._epochwise = S.Exponential(initial_lr, gamma)
+        self.steps_per_epoch = v.optional_positive_int("steps_per_epoch", steps_per_epoch)
+
+    def build(self, context):
+        spe = self._steps_per_epoch(context, self.steps_per_epoch)
+        return S.PerEpoch(self._epochwise, spe)
+
+    def _config(self):
+        return dict(self._epochwise.get_config(), steps_per_epoch=self.steps_per_epoch)
+
+
+class CosineAnnealing(ScheduleCallback):
+    """Cosine annealing per step from `max_lr` to `min_lr`, no restarts.
+
+    lr = min_lr + (max_lr - min_lr) * (1 + cos(pi * min(i, T) / T)) / 2
+
+    Args:
+        max_lr: rate at step 0.
+        min_lr: final rate.
+        total_steps: T; None takes epochs x steps from `fit` (less warm-up).
+        warmup_steps, warmup_start_lr: see `ScheduleCallback`.
+    """
+
+    def __init__(
+        self,
+        max_lr: float,
+        min_lr: float = 0.0,
+        total_steps: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.total_steps = v.optional_positive_int("total_steps", total_steps)
+        self._check = S.Cosine(max_lr, min_lr, self.total_steps or 1)
+        self.max_lr, self.min_lr = self._check.max_lr, self._check.min_lr
+
+    def build(self, context):
+        total = self._total_steps(context, self.total_steps, "total_steps")
+        return S.Cosine(self.max_lr, self.min_lr, total)
+
+    def _config(self):
+        return {"max_lr": self.max_lr, "min_lr": self.min_lr, "total_steps": self.total_steps}
+
+
+def _tabulate(fn: Callable, count: int) -> np.ndarray:
+    """fn(0), ..., fn(count - 1) as float64, vectorised where fn allows it."""
+    index = np.arange(count, dtype=np.int64)
+    values = None
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            out = np.asarray(fn(index), dtype=np.float64)
+        if out.shape == (count,):
+            values = out
+    except Exception:  # noqa: BLE001 - any failure means "not vectorisable"
+        values = None
+    if values is not None:
+        # Guard against functions that run on arrays but mean something else.
+        probe = np.unique(np.linspace(0, count - 1, num=min(count, 9)).astype(np.int64))
+        scalar = np.array([float(fn(int(k))) for k in probe])
+        if not np.allclose(values[probe], scalar, rtol=1e-12, atol=0.0, equal_nan=True):
+            values = None
+    if values is None:
+        values = np.array([float(fn(int(k))) for k in index], dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(values) | (values < 0))
+    if bad.size:
+        raise ValueError(
+            "Argument `fn` must return finite rates >= 0. "
+            f"Received: fn({int(bad[0])})={values[bad[0]]!r}"
+        )
+    return values
+
+
+class LambdaSchedule(ScheduleCallback):
+    """A custom rule: the rate of step (or epoch) n is `fn(n)`.
+
+    `fn` is any Python function of an int (math, if/else, NumPy).  It is
+    evaluated once per step or epoch of the fit before training starts and
+    looked up inside the compiled step, so it costs nothing per batch and
+    stays exact.  The table covers every step of `fit`; later steps keep the
+    last value until the next `fit` extends it.
+
+    Args:
+        fn: function of the step (or epoch) returning a rate >= 0.
+        unit: "step" or "epoch".
+        steps_per_epoch: for `unit="epoch"`; None takes what `fit` knows.
+        warmup_steps, warmup_start_lr: see `ScheduleCallback`.
+
+    Example:
+        >>> import math, keras_lr
+        >>> log_anneal = keras_lr.LambdaSchedule(lambda i: 0.1 / math.log(i + math.e))
+        >>> round(float(log_anneal.schedule([0])[0]), 6)
+        0.1
+    """
+
+    def __init__(
+        self,
+        fn: Callable[[int], float],
+        unit: str = "step",
+        steps_per_epoch: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.fn = v.callable_("fn", fn)
+        self.unit = v.one_of("unit", unit, ("step", "epoch"))
+        self.steps_per_epoch = v.optional_positive_int("steps_per_epoch", steps_per_epoch)
+
+    def build(self, context):
+        horizon = context.horizon or context.total_steps
+        if horizon is None:
+            raise ValueError(
+                "LambdaSchedule needs to know how many steps to cover: train with "
+                "data of known length or pass `steps_per_epoch` to `fit`."
+            )
+        if self.unit == "step":
+            return S.Table(_tabulate(self.fn, max(horizon, 1)))
+        spe = self._steps_per_epoch(context, self.steps_per_epoch)
+        return S.PerEpoch(S.Table(_tabulate(self.fn, max(math.ceil(horizon / spe), 1))), spe)
+
+    def _config(self):
+        return {"fn": self.fn, "unit": self.unit, "steps_per_epoch": self.steps_per_epoch}
+
+
+_PLATEAU_MODES = ("auto", "min", "max")
+
+
+class ReduceLROnPlateau(keras.callbacks.Callback):
+    """Reduce the rate when a metric stops improving; composes with schedules.
+
+    Alone, it behaves like Keras's `ReduceLROnPlateau`: after `patience`
+    epochs without improvement the rate becomes max(rate * factor, min_lr).
+    With a `keras_lr` scheduling callback (or any Keras schedule) installed,
+    it scales the whole schedule by `factor` instead of overwriting it, so the
+    cycle or decay keeps its shape at a lower level; the scale is never
+    lowered so far that the current rate falls under `min_lr`.
+
+    Improvement (mode "min"): current < best * (1 - min_delta) with
+    threshold_mode "rel", current < best - min_delta with "abs"; mirrored for
+    "max".  "auto" means "max" for monitors containing "acc", else "min".
+
+    Args:
+        monitor: the log key to watch.
+        factor: multiplier on each reduction, in (0, 1).
+        patience: epochs without improvement before a reduction.
+        mode: "auto", "min" or "max".
+        min_delta: the improvement threshold, >= 0.
+        threshold_mode: "rel" or "abs".
+        cooldown: epochs to wait after a reduction before counting again.
+        min_lr: lower bound on the rate, >= 0.
+        verbose: 1 prints a line at each reduction.
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        factor: float = 0.1,
+        patience: int = 10,
+        mode: str = "auto",
+        min_delta: float = 1e-4,
+        threshold_mode: str = "rel",
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+        verbose: int = 0,
+    ):
+        super().__init__()
+        if not isinstance(monitor, str) or not monitor:
+            raise TypeError(
+                f"Argument `monitor` must be a non-empty string. Received: monitor={monitor!r}"
+            )
+        self.monitor = monitor
+        self.factor = v.float_in("factor", factor, 0.0, 1.0, low_open=True, high_open=True)
+        self.patience = v.nonnegative_int("patience", patience)
+        self.mode = v.one_of("mode", mode, _PLATEAU_MODES)
+        self.min_delta = v.nonnegative_float("min_delta", min_delta)
+        self.threshold_mode = v.one_of("threshold_mode", threshold_mode, ("rel", "abs"))
+        self.cooldown = v.nonnegative_int("cooldown", cooldown)
+        self.min_lr = v.nonnegative_float("min_lr", min_lr)
+        self.verbose = v.nonnegative_int("verbose", verbose)
+        self._reductions: list[dict] = []
+        self._reset()
+
+    def _reset(self):
+        self.wait = 0
+        self.cooldown_counter = 0
+        self.best = None
+        self._warned = False
+
+    @property
+    def _maximize(self) -> bool:
+        if self.mode == "auto":
+            return "acc" in self.monitor
+        return self.mode == "max"
+
+    def _improved(self, current: float) -> bool:
+        if self.best is None:
+            return True
+        delta = abs(self.best) * self.min_delta if self.threshold_mode == "rel" else self.min_delta
+        if self._maximize:
+            return current > self.best + delta
+        return current < self.best - delta
+
+    def get_config(self) -> dict:
+        return {
+            "monitor": self.monitor,
+            "factor": self.factor,
+            "patience": self.patience,
+            "mode": self.mode,
+            "min_delta": self.min_delta,
+            "threshold_mode": self.threshold_mode,
+            "cooldown": self.cooldown,
+            "min_lr": self.min_lr,
+            "verbose": self.verbose,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+    @property
+    def history(self):
+        """pandas DataFrame of reductions: epoch, step, old_lr, new_lr."""
+        import pandas as pd
+
+        return pd.DataFrame(self._reductions, columns=["epoch", "step", "old_lr", "new_lr"])
+
+    def on_train_begin(self, logs=None):
+        _backend.optimizers_of(self.model, "ReduceLROnPlateau")
+        self._reset()
+
+    def _current_rate(self, opt) -> float:
+        source = _backend.rate_source(opt)
+        if _backend.is_variable(source):
+            return _backend.variable_value(source)
+        return float(S.evaluate(source, [_backend.current_step(opt)])[0])
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        current = logs.get(self.monitor)
+        if current is None:
+            if not self._warned:
+                warnings.warn(
+                    f"ReduceLROnPlateau: metric `{self.monitor}` is not in the logs "
+                    f"(available: {sorted(logs)}); no reduction will happen.",
+                    stacklevel=2,
+                )
+                self._warned = True
+        else:
+            current = float(np.asarray(current))
+            if self.cooldown_counter > 0:
+                self.cooldown_counter -= 1
+                self.wait = 0
+            if self._improved(current):
+                self.best = current
+                self.wait = 0
+            elif self.cooldown_counter <= 0:
+                self.wait += 1
+                if self.wait >= self.patience:
+                    self._reduce(epoch)
+                    self.cooldown_counter = self.cooldown
+                    self.wait = 0
+        opt = _backend.optimizers_of(self.model, "ReduceLROnPlateau")[0]
+        logs["learning_rate"] = self._current_rate(opt)
+
+    def _reduce(self, epoch: int) -> None:
+        floor = float(np.float32(self.min_lr))
+        retrace = False
+        for opt in _backend.optimizers_of(self.model, "ReduceLROnPlateau"):
+            source = _backend.rate_source(opt)
+            step = _backend.current_step(opt)
+            old = self._current_rate(opt)
+            if old <= floor:
+                continue
+            if _backend.is_variable(source):
+                new = max(old * self.factor, self.min_lr)
+                _backend.install(opt, new)
+            elif isinstance(source, keras.optimizers.schedules.LearningRateSchedule):
+                base, scale = (
+                    (source.schedule, source.scale)
+                    if isinstance(source, S.Scaled)
+                    else (source, 1.0)
+                )
+                base_rate = float(S.evaluate(base, [step])[0])
+                new_scale = scale * self.factor
+                if base_rate > 0:
+                    new_scale = max(new_scale, self.min_lr / base_rate)
+                _backend.install(opt, S.Scaled(base, new_scale))
+                new = new_scale * base_rate
+                retrace = True
+            else:
+                raise ValueError(
+                    "ReduceLROnPlateau cannot scale an optimizer whose "
+                    f"`learning_rate` is a plain callable ({source!r})."
+                )
+            self._reductions.append(
+                {"epoch": epoch, "step": step, "old_lr": old, "new_lr": new}
+            )
+            if self.verbose:
+                print(
+                    f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning "
+                    f"rate from {old:.4g} to {new:.4g}."
+                )
+        if retrace:
+            _backend.retrace(self.model)

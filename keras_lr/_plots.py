@@ -1,0 +1,104 @@
+"""Plots of schedules and histories.
+
+Each function takes data and an optional matplotlib `Axes`, draws, and returns
+the `Axes`; matplotlib is imported only when a plot is asked for, and
+`plt.show()` is never called.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from keras_lr import schedules as S
+
+
+def _axes(ax):
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
+    return ax
+
+
+def _rates(callback_or_schedule: Any, steps: Any) -> tuple[np.ndarray, np.ndarray]:
+    arr = S._as_steps(steps)
+    preview = getattr(callback_or_schedule, "schedule", None)
+    if callable(preview) and not isinstance(callback_or_schedule, S.Schedule):
+        return arr, preview(arr)
+    if callable(callback_or_schedule) or isinstance(callback_or_schedule, S.Schedule):
+        return arr, S.evaluate(callback_or_schedule, arr)
+    raise TypeError(
+        "Argument `callback_or_schedule` must be a keras_lr callback or a learning-"
+        f"rate schedule. Received: callback_or_schedule={callback_or_schedule!r}"
+    )
+
+
+def plot_schedule(
+    callback_or_schedule: Any,
+    steps: Any,
+    ax: Any = None,
+    *,
+    log_scale: bool = False,
+    label: str | None = None,
+    **plot_kwargs: Any,
+):
+    """Plots the rate against the optimizer step, without training.
+
+    Args:
+        callback_or_schedule: a keras_lr scheduling callback, a keras_lr
+            schedule, or any Keras `LearningRateSchedule`.
+        steps: an int N for steps 0..N-1, or an array of steps.
+        ax: matplotlib Axes to draw on; a new figure when None.
+        log_scale: logarithmic rate axis.
+        label: legend label (default: the class name).
+        **plot_kwargs: passed to `Axes.plot`.
+
+    Returns:
+        The matplotlib `Axes`.
+    """
+    arr, rates = _rates(callback_or_schedule, steps)
+    ax = _axes(ax)
+    ax.plot(arr, rates, label=label or type(callback_or_schedule).__name__, **plot_kwargs)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("learning rate")
+    if log_scale:
+        ax.set_yscale("log")
+    ax.grid(True, alpha=0.3)
+    return ax
+
+
+def plot_history(history: Any, ax: Any = None, *, loss: str | None = "loss"):
+    """Plots a recorded history: rate per step, and the loss on a second axis.
+
+    Args:
+        history: a keras_lr callback, or its `.history` DataFrame.
+        ax: matplotlib Axes to draw on; a new figure when None.
+        loss: log column to draw against the right axis at each epoch's last
+            step (None to leave it out; skipped when the column is absent).
+
+    Returns:
+        The matplotlib `Axes` holding the rate curve.
+    """
+    import pandas as pd
+
+    frame = history if isinstance(history, pd.DataFrame) else getattr(history, "history", None)
+    if not isinstance(frame, pd.DataFrame) or not {"step", "lr"} <= set(frame.columns):
+        raise TypeError(
+            "Argument `history` must be a keras_lr callback or its `.history` "
+            f"DataFrame with `step` and `lr` columns. Received: history={history!r}"
+        )
+    ax = _axes(ax)
+    ax.plot(frame["step"], frame["lr"], color="C0", label="learning rate")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("learning rate", color="C0")
+    ax.grid(True, alpha=0.3)
+    if loss and loss in frame.columns:
+        known = frame[["step", loss]].dropna()
+        if len(known):
+            twin = ax.twinx()
+            twin.plot(known["step"], known[loss], "o-", color="C1", label=loss)
+            twin.set_ylabel(loss, color="C1")
+    return ax
