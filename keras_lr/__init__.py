@@ -20,6 +20,7 @@ from keras_lr._callbacks import (
     SGDRScheduler,
     StepDecay,
 )
+from keras_lr._finder import LRFinder, find_lr
 from keras_lr._plots import plot_history, plot_schedule
 from keras_lr._version import __version__
 
@@ -29,12 +30,14 @@ __all__ = [
     "ExponentialDecay",
     "FitContext",
     "LambdaSchedule",
+    "LRFinder",
     "OneCycleLR",
     "PolynomialDecay",
     "ReduceLROnPlateau",
     "SGDRScheduler",
     "ScheduleCallback",
     "StepDecay",
+    "find_lr",
     "plot_history",
     "plot_schedule",
     "schedules",

@@ -68,3 +68,16 @@ def retrace(model: Any) -> None:
     """Rebuilds the train function so the next step sees the new schedule."""
     if getattr(model, "train_function", None) is not None:
         model.make_train_function(force=True)
+
+
+def sync_state(model: Any) -> None:
+    """Writes the JAX trainer's in-flight state back into the variables.
+
+    The JAX trainer keeps model, optimizer and metric state outside the
+    variables during an epoch; a callback that reads or writes variables
+    mid-epoch must sync first (the trainer then reads them back before the
+    next step).  No-op on the other backends.
+    """
+    sync = getattr(model, "jax_state_sync", None)
+    if sync is not None and keras.backend.backend() == "jax":
+        sync()

@@ -102,3 +102,81 @@ def plot_history(history: Any, ax: Any = None, *, loss: str | None = "loss"):
             twin.plot(known["step"], known[loss], "o-", color="C1", label=loss)
             twin.set_ylabel(loss, color="C1")
     return ax
+
+
+def _finder_window(finder: Any, skip_start: int, skip_end: int):
+    frame = finder.history
+    if len(frame) == 0:
+        raise ValueError("LRFinder has no results to plot: run it first.")
+    skip_start = max(int(skip_start), 0)
+    skip_end = max(int(skip_end), 0)
+    stop = len(frame) - skip_end
+    if stop - skip_start < 2:
+        # Too short a curve to trim: show all of it.
+        skip_start, stop = 0, len(frame)
+    return frame.iloc[skip_start:stop]
+
+
+def plot_lr_finder(
+    finder: Any,
+    ax: Any = None,
+    *,
+    skip_start: int = 10,
+    skip_end: int = 5,
+    suggestion: bool = True,
+):
+    """Loss against learning rate (log axis) for a finished range test.
+
+    Draws the raw batch losses faintly, the smoothed loss (or, in validation
+    mode, the validation loss) boldly, and marks each suggestion.
+
+    Returns:
+        The matplotlib `Axes`.
+    """
+    window = _finder_window(finder, skip_start, skip_end)
+    ax = _axes(ax)
+    ax.plot(window["lr"], window["loss"], color="C0", alpha=0.25, lw=1, label="batch loss")
+    ax.plot(window["lr"], window["smoothed_loss"], color="C0", lw=2, label="smoothed loss")
+    if "val_loss" in window.columns:
+        val = window[["lr", "val_loss"]].dropna()
+        ax.plot(val["lr"], val["val_loss"], "o-", color="C2", ms=3, label="validation loss")
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("loss")
+    finite = window["smoothed_loss"][np.isfinite(window["smoothed_loss"])]
+    if len(finite):
+        low, high = float(finite.min()), float(finite.max())
+        pad = 0.05 * (high - low or abs(high) or 1.0)
+        ax.set_ylim(low - pad, high + pad)
+    if suggestion:
+        for i, (method, rate) in enumerate(finder.suggestions().items()):
+            if np.isfinite(rate):
+                ax.axvline(rate, color=f"C{i + 3}", ls="--", lw=1,
+                           label=f"{method}: {rate:.2g}")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="best", fontsize="small")
+    return ax
+
+
+def plot_loss_change(finder: Any, ax: Any = None, *, skip_start: int = 10, skip_end: int = 5):
+    """Slope of the smoothed loss against log10(learning rate).
+
+    The most negative point is the "steepest" suggestion.
+
+    Returns:
+        The matplotlib `Axes`.
+    """
+    window = _finder_window(finder, skip_start, skip_end)
+    lrs = window["lr"].to_numpy()
+    curve = window["smoothed_loss"].to_numpy()
+    keep = np.isfinite(curve)
+    ax = _axes(ax)
+    if keep.sum() >= 2:
+        slope = np.gradient(curve[keep], np.log10(lrs[keep]))
+        ax.plot(lrs[keep], slope, color="C1")
+    ax.axhline(0.0, color="0.5", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("d loss / d log10(lr)")
+    ax.grid(True, which="both", alpha=0.3)
+    return ax

@@ -747,16 +747,18 @@ class OneCycle(Schedule):
 
 @_register
 class Table(Schedule):
-    """A rate looked up per step: lr(i) = values[min(i, len(values) - 1)].
+    """A rate looked up per step: lr(i) = values[clip(i - offset, 0, n - 1)].
 
-    Used for custom rules written in plain Python (`LambdaSchedule`): the
-    rule is evaluated once per step ahead of training.
+    Used for custom rules written in plain Python (`LambdaSchedule`), which
+    are evaluated once per step ahead of training, and for the range test's
+    ladder (which starts at the optimizer's current step, `offset`).
 
     Args:
-        values: non-empty sequence of finite rates >= 0.
+        values: non-empty sequence of n finite rates >= 0.
+        offset: the step that reads values[0], a non-negative integer.
     """
 
-    def __init__(self, values: Iterable[float]):
+    def __init__(self, values: Iterable[float], offset: int = 0):
         arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values)
         if arr.ndim != 1 or arr.size == 0 or arr.dtype.kind not in "iuf":
             raise ValueError(
@@ -771,13 +773,14 @@ class Table(Schedule):
                 f"Received: values[{bad[0]}]={arr[bad[0]]!r}"
             )
         self.values = arr
+        self.offset = v.nonnegative_int("offset", offset)
 
     def _rate(self, step, ops):
-        idx = ops.minimum(step, len(self.values) - 1)
+        idx = ops.clip(step - self.offset, 0, len(self.values) - 1)
         return ops.take(ops.float_const(self.values), idx)
 
     def get_config(self):
-        return {"values": self.values.tolist()}
+        return {"values": self.values.tolist(), "offset": self.offset}
 
 
 @_register

@@ -1,0 +1,549 @@
+"""The learning-rate range test (Smith 2017; fastai's lr_find).
+
+`LRFinder` is a callback: for `num_steps` optimizer steps it trains at a
+ladder of rates from `min_lr` to `max_lr`, records the true loss of every
+batch, stops when the loss diverges or the ladder ends, and puts the model
+back exactly as it found it.  `find_lr` runs it on data in one call.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from typing import Any
+
+import keras
+import numpy as np
+
+from keras_lr import _backend, _suggest
+from keras_lr import _validation as v
+from keras_lr import schedules as S
+
+__all__ = ["LRFinder", "find_lr"]
+
+
+def ladder(min_lr: float, max_lr: float, num_steps: int, mode: str) -> np.ndarray:
+    """The rates of the range test, both ends included.
+
+    exponential: min_lr * (max_lr / min_lr)^(i / (n - 1));  linear: evenly spaced.
+    """
+    i = np.arange(num_steps, dtype=np.float64)
+    if mode == "exponential":
+        out = min_lr * (max_lr / min_lr) ** (i / (num_steps - 1))
+    else:
+        out = min_lr + (max_lr - min_lr) * i / (num_steps - 1)
+    out[0], out[-1] = min_lr, max_lr
+    return out
+
+
+class _Snapshot:
+    """In-memory copy of every model and optimizer variable, and the rate source."""
+
+    def __init__(self, model):
+        self.model = model
+        self.optimizer = model.optimizer
+        self.variables = list(model.trainable_variables) + list(
+            model.non_trainable_variables
+        )
+        self.variables += [v for v in self.optimizer.variables]
+        self.values = [np.array(keras.ops.convert_to_numpy(var), copy=True) for var in self.variables]
+        self.optimizers = _backend.optimizers_of(model, "LRFinder")
+        self.sources = [_backend.rate_source(opt) for opt in self.optimizers]
+        self.stop_training = getattr(model, "stop_training", False)
+
+    def restore_rate(self):
+        for opt, source in zip(self.optimizers, self.sources):
+            opt._learning_rate = source
+
+    def restore_variables(self):
+        for var, value in zip(self.variables, self.values):
+            var.assign(value)
+        self.model.stop_training = self.stop_training
+
+
+class LRFinder(keras.callbacks.Callback):
+    """Learning-rate range test as a callback for `model.fit`.
+
+    For steps k = 0..num_steps-1 of the fit, the optimizer trains at exactly
+
+        exponential: lr_k = min_lr * (max_lr / min_lr)^(k / (num_steps - 1))
+        linear:      lr_k = min_lr + (max_lr - min_lr) * k / (num_steps - 1)
+
+    and the true loss of each batch is recorded (not the running mean Keras
+    logs), with an exponential moving average (bias-corrected) as
+    `smoothed_loss`.  The test stops when the ladder ends, when the smoothed loss
+    exceeds `divergence_threshold` times its best value, or when the loss is not
+    finite; training stops with it.  With `restore=True`, at train end every
+    model weight (non-trainable ones too, e.g. BatchNorm statistics), every
+    optimizer variable (moments, `iterations`) and the learning rate are put
+    back bit for bit, in memory.
+
+    `on_train_end` does not run when `fit` raises; use `find_lr`, or the finder
+    as a context manager, to restore in every case:
+
+        with keras_lr.LRFinder() as finder:
+            model.fit(x, y, epochs=5, callbacks=[finder])
+
+    Args:
+        min_lr: first rate of the ladder, > 0.
+        max_lr: last rate of the ladder, > min_lr.
+        num_steps: steps of the test, >= 2.
+        mode: "exponential" or "linear" spacing.
+        smoothing: beta of the moving average, in [0, 1).
+        divergence_threshold: stop when smoothed loss > threshold * best, > 1.
+        stop_on_divergence: stop at divergence (else run the whole ladder).
+        restore: put the model back at train end.
+        verbose: 1 shows a progress bar and a summary line, 0 is silent.
+        validation_data: optional (x, y) of a small fixed validation subset;
+            its loss is recorded every `validation_every` steps as `val_loss`
+            and the suggestions then read that curve (Smith's variant).
+        validation_every: steps between validation losses.
+
+    Attributes:
+        history: DataFrame with `step`, `lr`, `loss`, `smoothed_loss`
+            (and `val_loss`), one row per step of the test.
+        diverged_at: the step at which the test stopped on divergence, or None.
+
+    References:
+        Smith, "Cyclical Learning Rates for Training Neural Networks",
+        WACV 2017, arXiv:1506.01186, section 3.3.
+    """
+
+    def __init__(
+        self,
+        min_lr: float = 1e-7,
+        max_lr: float = 10.0,
+        num_steps: int = 100,
+        mode: str = "exponential",
+        smoothing: float = 0.98,
+        divergence_threshold: float = 4.0,
+        stop_on_divergence: bool = True,
+        restore: bool = True,
+        verbose: int = 1,
+        *,
+        validation_data: Any = None,
+        validation_every: int = 1,
+    ):
+        super().__init__()
+        self.min_lr = v.positive_float("min_lr", min_lr)
+        self.max_lr = v.positive_float("max_lr", max_lr)
+        if self.min_lr >= self.max_lr:
+            raise ValueError(
+                "Argument `min_lr` must be smaller than `max_lr`. "
+                f"Received: min_lr={min_lr!r}, max_lr={max_lr!r}"
+            )
+        self.num_steps = v.integer("num_steps", num_steps)
+        if self.num_steps < 2:
+            raise ValueError(
+                f"Argument `num_steps` must be at least 2. Received: num_steps={num_steps!r}"
+            )
+        self.mode = v.one_of("mode", mode, ("exponential", "linear"))
+        self.smoothing = v.float_in("smoothing", smoothing, 0.0, 1.0, high_open=True)
+        self.divergence_threshold = v.real("divergence_threshold", divergence_threshold)
+        if self.divergence_threshold <= 1.0:
+            raise ValueError(
+                "Argument `divergence_threshold` must be greater than 1. "
+                f"Received: divergence_threshold={divergence_threshold!r}"
+            )
+        for name, flag in (("stop_on_divergence", stop_on_divergence), ("restore", restore)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"Argument `{name}` must be a bool. Received: {name}={flag!r}")
+        self.stop_on_divergence = stop_on_divergence
+        self.restore = restore
+        self.verbose = v.nonnegative_int("verbose", verbose)
+        if validation_data is not None and (
+            not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3)
+        ):
+            raise TypeError(
+                "Argument `validation_data` must be a tuple (x, y) or (x, y, sample_weight). "
+                f"Received: validation_data of type {type(validation_data).__name__}"
+            )
+        self.validation_data = validation_data
+        self.validation_every = v.positive_int("validation_every", validation_every)
+        self.rates = ladder(self.min_lr, self.max_lr, self.num_steps, self.mode)
+        self._reset()
+
+    def get_config(self) -> dict:
+        return {
+            "min_lr": self.min_lr,
+            "max_lr": self.max_lr,
+            "num_steps": self.num_steps,
+            "mode": self.mode,
+            "smoothing": self.smoothing,
+            "divergence_threshold": self.divergence_threshold,
+            "stop_on_divergence": self.stop_on_divergence,
+            "restore": self.restore,
+            "verbose": self.verbose,
+            "validation_every": self.validation_every,
+        }
+
+    def _reset(self):
+        self._losses: list[float] = []
+        self._val: dict[int, float] = {}
+        self._avg = 0.0
+        self._best = math.inf
+        self._smoothed: list[float] = []
+        self.diverged_at: int | None = None
+        self.stop_reason: str | None = None
+        self._snapshot: _Snapshot | None = None
+        self._progbar = None
+        self._start_time = 0.0
+        self._done = False
+
+    # -- context manager: restore even when fit raises ---------------------
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.restore_model()
+        return False
+
+    # -- Keras hooks -------------------------------------------------------
+    def on_train_begin(self, logs=None):
+        model = self.model
+        _backend.optimizers_of(model, "LRFinder")
+        if getattr(model, "steps_per_execution", 1) != 1:
+            raise ValueError(
+                "LRFinder records the loss of every step, which Keras reports only "
+                "once per execution: compile with `steps_per_execution=1` (or use "
+                "`keras_lr.find_lr`, which does it for the test). Received: "
+                f"steps_per_execution={model.steps_per_execution}"
+            )
+        self._reset()
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        self._snapshot = _Snapshot(model)
+        start = _backend.current_step(self._snapshot.optimizers[0])
+        ladder_schedule = S.Table(self.rates, offset=start)
+        # Swap the rate source directly (not through the setter) so that the
+        # optimizer's variable list keeps its shape and order.
+        for opt in self._snapshot.optimizers:
+            opt._learning_rate = ladder_schedule
+        _backend.retrace(model)
+        self._start_time = time.monotonic()
+        if self.verbose:
+            self._progbar = keras.utils.Progbar(
+                self.num_steps, stateful_metrics=["lr", "loss"], unit_name="step"
+            )
+
+    def on_train_batch_begin(self, batch, logs=None):
+        # Reset the loss mean so the batch-end log is this batch's loss alone.
+        _backend.sync_state(self.model)
+        self.model.reset_metrics()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._done:
+            return
+        k = len(self._losses)
+        loss = float(np.asarray(keras.ops.convert_to_numpy((logs or {})["loss"])))
+        self._losses.append(loss)
+        self._avg = self.smoothing * self._avg + (1.0 - self.smoothing) * loss
+        smoothed = self._avg / (1.0 - self.smoothing ** (k + 1))
+        self._smoothed.append(smoothed)
+        if self.validation_data is not None and (
+            k % self.validation_every == 0 or k == self.num_steps - 1
+        ):
+            self._val[k] = self._validation_loss()
+        if math.isfinite(smoothed):
+            self._best = min(self._best, smoothed)
+        if self._progbar is not None:
+            self._progbar.update(k + 1, [("lr", self.rates[k]), ("loss", loss)])
+        if not math.isfinite(loss):
+            self._finish(k, "the loss is not finite")
+        elif (
+            self.stop_on_divergence
+            and k > 0
+            and smoothed > self.divergence_threshold * self._best
+        ):
+            self._finish(k, f"the smoothed loss exceeded {self.divergence_threshold:g}x its best")
+        elif k + 1 >= self.num_steps:
+            self._finish(None, None)
+
+    def _validation_loss(self) -> float:
+        _backend.sync_state(self.model)
+        data = self.validation_data
+        result = self.model.evaluate(*data[:2], sample_weight=data[2] if len(data) > 2 else None,
+                                     verbose=0, return_dict=True)
+        self.model.reset_metrics()
+        return float(result["loss"])
+
+    def _finish(self, diverged_at, reason):
+        if self._progbar is not None:
+            self._progbar.update(len(self._losses), finalize=True)
+        self._done = True
+        self.diverged_at = diverged_at
+        self.stop_reason = reason
+        self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self._snapshot is None:
+            return
+        if self.restore:
+            self.restore_model()
+        else:
+            self._snapshot.restore_rate()
+            _backend.retrace(self.model)
+            self._snapshot = None
+        self._summary()
+
+    def restore_model(self) -> None:
+        """Puts back the rate, and with `restore=True` every variable (idempotent)."""
+        snap = self._snapshot
+        if snap is None:
+            return
+        self._snapshot = None
+        snap.restore_rate()
+        if self.restore:
+            snap.restore_variables()
+        _backend.retrace(self.model)
+
+    def _summary(self):
+        if not self.verbose or not self._losses:
+            return
+        try:
+            best = self.suggestion()
+            text = f"suggested learning rate {best:.3g} ({self.default_method})"
+        except ValueError as err:
+            text = str(err)
+        why = f"; stopped at step {self.diverged_at}: {self.stop_reason}" if self.stop_reason else ""
+        print(
+            f"LRFinder: {len(self._losses)} steps, lr {self.rates[0]:.3g} to "
+            f"{self.rates[len(self._losses) - 1]:.3g} in {time.monotonic() - self._start_time:.1f} s"
+            f"{why}; {text}.",
+            file=sys.stdout,
+        )
+
+    # -- results -------------------------------------------------------------
+    default_method = "valley"
+
+    @property
+    def history(self):
+        """DataFrame: step, lr, loss, smoothed_loss (and val_loss), per step."""
+        import pandas as pd
+
+        n = len(self._losses)
+        frame = {
+            "step": np.arange(n, dtype=np.int64),
+            "lr": self.rates[:n].copy(),
+            "loss": np.asarray(self._losses, dtype=np.float64),
+            "smoothed_loss": np.asarray(self._smoothed, dtype=np.float64),
+        }
+        if self.validation_data is not None:
+            val = np.full(n, np.nan)
+            for k, value in self._val.items():
+                if k < n:
+                    val[k] = value
+            frame["val_loss"] = val
+        return pd.DataFrame(frame)
+
+    def _curve(self, trim: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """(rates, curve) the suggestions read.
+
+        The curve is the smoothed loss (or, in validation mode, the validation
+        loss), cut before a divergent step; with `trim`, the first tenth of the
+        ladder (where the moving average is still settling) and the last 5
+        points are left out when enough points remain, as fastai does.
+        """
+        n = len(self._losses)
+        if n == 0:
+            raise ValueError("LRFinder has no results yet: run it in `fit` or use `find_lr`.")
+        end = n if self.diverged_at is None else self.diverged_at
+        if self.validation_data is not None and self._val:
+            steps = np.array([k for k in sorted(self._val) if k < max(end, 1)])
+            return self.rates[steps], np.array([self._val[k] for k in steps])
+        start = 0
+        if trim:
+            start = self.num_steps // 10
+            stop = end - 5
+            if stop - start >= 5:
+                end = stop
+            elif end - start < 5:
+                start = 0
+        lrs = self.rates[start:end]
+        curve = np.asarray(self._smoothed[start:end], dtype=np.float64)
+        return lrs, curve
+
+    def suggestion(self, method: str | None = None) -> float:
+        """The suggested rate; `method` is "valley" (default), "steepest" or "minimum".
+
+        Raises:
+            ValueError: unknown method, no results, or a curve too short to read.
+        """
+        method = self.default_method if method is None else method
+        v.one_of("method", method, _suggest.METHODS)
+        lrs, curve = self._curve()
+        value = getattr(_suggest, method)(lrs, curve)
+        if not math.isfinite(value):
+            raise ValueError(
+                f"LRFinder could not suggest a rate with method={method!r}: only "
+                f"{len(curve)} usable steps before the loss diverged. Lower `min_lr` "
+                "or raise `num_steps`."
+            )
+        return value
+
+    def suggestions(self) -> dict[str, float]:
+        """Every method's suggestion (NaN where the curve is too short)."""
+        out = {}
+        for method in _suggest.METHODS:
+            try:
+                out[method] = self.suggestion(method)
+            except ValueError:
+                out[method] = float("nan")
+        return out
+
+    def cyclic_bounds(self) -> tuple[float, float]:
+        """(base_lr, max_lr) for `CyclicLR`, read off the curve as Smith describes.
+
+        max_lr is where the loss stops falling and base_lr where it starts to
+        fall, both on a zero-lag smoothing of the batch losses (or of the
+        validation losses) before any divergence; base_lr is kept within
+        [max_lr / 10, max_lr / 3].
+        """
+        n = len(self._losses)
+        if n == 0:
+            raise ValueError("LRFinder has no results yet: run it in `fit` or use `find_lr`.")
+        end = n if self.diverged_at is None else self.diverged_at
+        if self.validation_data is not None and self._val:
+            lrs, losses = self._curve(trim=False)
+        else:
+            lrs, losses = self.rates[:end], np.asarray(self._losses[:end])
+        base, high = _suggest.cyclic_bounds(lrs, losses)
+        if not (math.isfinite(base) and math.isfinite(high)):
+            raise ValueError(
+                f"LRFinder could not read cyclic bounds: only {len(losses)} usable steps."
+            )
+        return base, high
+
+    def plot(self, ax=None, skip_start: int = 10, skip_end: int = 5, suggestion: bool = True):
+        """Loss against rate (log axis) with the suggestions marked; returns the Axes."""
+        from keras_lr._plots import plot_lr_finder
+
+        return plot_lr_finder(self, ax=ax, skip_start=skip_start, skip_end=skip_end,
+                              suggestion=suggestion)
+
+    def plot_loss_change(self, ax=None, skip_start: int = 10, skip_end: int = 5):
+        """Slope of the smoothed loss against log10(rate); returns the Axes."""
+        from keras_lr._plots import plot_loss_change
+
+        return plot_loss_change(self, ax=ax, skip_start=skip_start, skip_end=skip_end)
+
+    def to_csv(self, path) -> None:
+        """Writes `history` to a CSV file (written whole, then renamed into place)."""
+        import os
+        import tempfile
+
+        path = os.fspath(path)
+        folder = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(prefix=".keras_lr-", suffix=".csv", dir=folder)
+        try:
+            with os.fdopen(fd, "w", newline="") as handle:
+                self.history.to_csv(handle, index=False)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+
+_FINDER_ARGS = (
+    "smoothing",
+    "divergence_threshold",
+    "stop_on_divergence",
+    "restore",
+    "verbose",
+    "validation_every",
+)
+
+
+def _array_length(x) -> int | None:
+    if isinstance(x, dict):
+        lengths = [_array_length(value) for value in x.values()]
+        return lengths[0] if lengths else None
+    if isinstance(x, (list, tuple)) and x and not np.isscalar(x[0]):
+        return _array_length(x[0])
+    shape = getattr(x, "shape", None)
+    if shape is not None and len(shape) > 0 and shape[0] is not None:
+        return int(shape[0])
+    return None
+
+
+def find_lr(
+    model,
+    x,
+    y=None,
+    *,
+    batch_size: int = 32,
+    min_lr: float = 1e-7,
+    max_lr: float = 10.0,
+    num_steps: int = 100,
+    mode: str = "exponential",
+    validation_data: Any = None,
+    **kwargs,
+) -> LRFinder:
+    """Runs the range test on `model` and data, and returns the finder.
+
+    The model is restored exactly afterwards (unless `restore=False`), also when
+    the test diverges, the loss turns NaN, or training raises or is interrupted.
+
+    Args:
+        model: a compiled Keras model.
+        x, y: NumPy arrays, a dict of arrays (multi-input), a `tf.data.Dataset`,
+            a `keras.utils.PyDataset` or a generator, as for `fit`.  Data shorter
+            than `num_steps` batches is cycled over.
+        batch_size: for array data.
+        min_lr, max_lr, num_steps, mode: the ladder (see `LRFinder`).
+        validation_data: (x, y) of a small fixed subset for Smith's variant.
+        **kwargs: other `LRFinder` arguments (smoothing, divergence_threshold,
+            stop_on_divergence, restore, verbose, validation_every).
+
+    Returns:
+        The `LRFinder`, with `history`, `suggestion()`, `plot()` ...
+
+    Example:
+        >>> finder = keras_lr.find_lr(model, x_train, y_train, batch_size=64)  # doctest: +SKIP
+        >>> lr = finder.suggestion()                                            # doctest: +SKIP
+    """
+    unknown = sorted(set(kwargs) - set(_FINDER_ARGS))
+    if unknown:
+        raise TypeError(
+            f"find_lr() got unexpected keyword argument(s) {unknown}; "
+            f"it takes the LRFinder arguments {list(_FINDER_ARGS)}."
+        )
+    finder = LRFinder(min_lr, max_lr, num_steps, mode, validation_data=validation_data, **kwargs)
+    if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:
+        raise ValueError(
+            "find_lr needs a compiled model: call `model.compile(optimizer=..., loss=...)` first."
+        )
+    batch_size = v.positive_int("batch_size", batch_size)
+    length = _array_length(x)
+    if length is not None and length < batch_size:
+        raise ValueError(
+            f"The data holds {length} samples, fewer than one batch of "
+            f"batch_size={batch_size}: lower `batch_size` or pass more data."
+        )
+    fit_kwargs: dict[str, Any] = {}
+    if length is not None:
+        fit_kwargs["batch_size"] = batch_size
+        batches = math.ceil(length / batch_size)
+    else:
+        batches = 1
+    epochs = max(1, math.ceil(num_steps / max(batches, 1)))
+    if length is None:
+        # Unknown length (datasets, generators, PyDataset): allow one step per
+        # epoch at least, and let the finder stop the run.
+        epochs = num_steps
+    previous_spe = getattr(model, "steps_per_execution", 1)
+    try:
+        if previous_spe != 1:
+            model.steps_per_execution = 1
+            _backend.retrace(model)
+        with finder:
+            model.fit(x, y, epochs=epochs, callbacks=[finder], verbose=0, **fit_kwargs)
+    finally:
+        if previous_spe != 1:
+            model.steps_per_execution = previous_spe
+            _backend.retrace(model)
+    if not finder._losses:
+        raise ValueError("find_lr drew no batch from the data: it is empty.")
+    return finder
