@@ -81,3 +81,22 @@ def sync_state(model: Any) -> None:
     sync = getattr(model, "jax_state_sync", None)
     if sync is not None and keras.backend.backend() == "jax":
         sync()
+
+
+def global_rng_states() -> dict:
+    """Global random streams that training draws from outside model variables:
+    NumPy's (array shuffling) and, on PyTorch, torch's (unseeded dropout)."""
+    states = {"numpy": np.random.get_state()}
+    if keras.backend.backend() == "torch":
+        import torch
+
+        states["torch"] = torch.random.get_rng_state()
+    return states
+
+
+def set_global_rng_states(states: dict) -> None:
+    np.random.set_state(states["numpy"])
+    if "torch" in states:
+        import torch
+
+        torch.random.set_rng_state(states["torch"])

@@ -38,7 +38,8 @@ def ladder(min_lr: float, max_lr: float, num_steps: int, mode: str) -> np.ndarra
 
 
 class _Snapshot:
-    """In-memory copy of every model and optimizer variable, and the rate source."""
+    """In-memory copy of every model and optimizer variable, the rate source and
+    the global random streams (NumPy's, and PyTorch's on that backend)."""
 
     def __init__(self, model):
         self.model = model
@@ -51,6 +52,7 @@ class _Snapshot:
         self.optimizers = _backend.optimizers_of(model, "LRFinder")
         self.sources = [_backend.rate_source(opt) for opt in self.optimizers]
         self.stop_training = getattr(model, "stop_training", False)
+        self.rng_states = _backend.global_rng_states()
 
     def restore_rate(self):
         for opt, source in zip(self.optimizers, self.sources):
@@ -60,6 +62,7 @@ class _Snapshot:
         for var, value in zip(self.variables, self.values):
             var.assign(value)
         self.model.stop_training = self.stop_training
+        _backend.set_global_rng_states(self.rng_states)
 
 
 class LRFinder(keras.callbacks.Callback):
@@ -73,8 +76,8 @@ class LRFinder(keras.callbacks.Callback):
     and the true loss of each batch is recorded (not the running mean Keras
     logs), with an exponential moving average (bias-corrected) as
     `smoothed_loss`.  The test stops when the ladder ends, when the smoothed loss
-    exceeds `divergence_threshold` times its best value, or when the loss is not
-    finite; training stops with it.  With `restore=True`, at train end every
+    exceeds `divergence_threshold` times its best value (best + (threshold - 1)
+    * |best| for objectives that go negative), or when the loss is not finite; training stops with it.  With `restore=True`, at train end every
     model weight (non-trainable ones too, e.g. BatchNorm statistics), every
     optimizer variable (moments, `iterations`) and the learning rate are put
     back bit for bit, in memory.
@@ -254,7 +257,9 @@ class LRFinder(keras.callbacks.Callback):
         elif (
             self.stop_on_divergence
             and k > 0
-            and smoothed > self.divergence_threshold * self._best
+            # threshold * best for positive losses, and still meaningful for
+            # objectives that go negative.
+            and smoothed > self._best + (self.divergence_threshold - 1.0) * abs(self._best)
         ):
             self._finish(k, f"the smoothed loss exceeded {self.divergence_threshold:g}x its best")
         elif k + 1 >= self.num_steps:

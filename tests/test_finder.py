@@ -1,0 +1,619 @@
+"""LRFinder and find_lr: ladder, true batch loss, exact restore, stops,
+suggestions, plots, data kinds, bad input.  Runs on the current backend."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import BACKEND, MULTI_STEP_EXECUTION, RateProbe
+from keras import ops
+
+import keras_lr
+from keras_lr import _suggest
+from keras_lr._finder import ladder
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+class ScalarWeight(keras.layers.Layer):
+    """Outputs its one weight w for every sample: with loss = prediction and
+    SGD, the loss of step t is w_t = -(sum of the rates before t)."""
+
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(), initializer="zeros", name="w")
+
+    def call(self, x):
+        return ops.zeros_like(x[:, :1]) + self.w
+
+
+@keras.saving.register_keras_serializable(package="keras_lr_tests")
+def identity_loss(y_true, y_pred):
+    return ops.mean(y_pred, axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="keras_lr_tests")
+def nan_below_minus_half(y_true, y_pred):
+    """The prediction, turned NaN once it falls below -0.5."""
+    return ops.mean(ops.where(y_pred > -0.5, y_pred, ops.full_like(y_pred, np.nan)), axis=-1)
+
+
+def weight_model(loss=identity_loss, optimizer=None):
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, ScalarWeight(name="scalar")(inputs))
+    model.compile(optimizer=optimizer or keras.optimizers.SGD(0.1), loss=loss)
+    return model
+
+
+def regression_data(n=256, d=4, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d)).astype("float32")
+    y = (x @ rng.normal(size=(d, 1)) + 0.1 * rng.normal(size=(n, 1))).astype("float32")
+    return x, y
+
+
+def stateful_model(seed=0):
+    """Dense + BatchNorm + Dropout under Adam: trainable, non-trainable,
+    seed-generator and optimizer-moment state to restore."""
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((4,))
+    z = keras.layers.Dense(16, activation="relu")(inputs)
+    z = keras.layers.BatchNormalization()(z)
+    z = keras.layers.Dropout(0.3)(z)
+    model = keras.Model(inputs, keras.layers.Dense(1)(z))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    return model
+
+
+def state_of(model):
+    """Every model and optimizer variable, the rate and the rate source."""
+    variables = list(model.trainable_variables) + list(model.non_trainable_variables)
+    variables += list(model.optimizer.variables)
+    values = [np.array(ops.convert_to_numpy(v), copy=True) for v in variables]
+    inner = getattr(model.optimizer, "inner_optimizer", model.optimizer)
+    return values, inner._learning_rate
+
+
+def assert_same_state(before, after):
+    values_before, source_before = before
+    values_after, source_after = after
+    assert len(values_before) == len(values_after)
+    for a, b in zip(values_before, values_after):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)  # bit for bit
+    assert source_after is source_before
+
+
+# -- ladder -----------------------------------------------------------------
+
+
+def test_exponential_ladder_both_ends_constant_ratio():
+    rates = ladder(1e-5, 1.0, 11, "exponential")
+    assert rates[0] == 1e-5 and rates[-1] == 1.0
+    np.testing.assert_allclose(rates[1:] / rates[:-1], 10 ** 0.5, rtol=1e-12)
+    np.testing.assert_allclose(rates, 1e-5 * (1.0 / 1e-5) ** (np.arange(11) / 10), rtol=1e-12)
+
+
+def test_linear_ladder_both_ends_even_steps():
+    rates = ladder(0.1, 1.0, 10, "linear")
+    assert rates[0] == 0.1 and rates[-1] == 1.0
+    np.testing.assert_allclose(np.diff(rates), 0.1, rtol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["exponential", "linear"])
+def test_applied_rate_is_the_ladder_at_every_step(mode):
+    # The one-hot probe records the applied rate of each step in its own weight.
+    probe = RateProbe(12)
+    finder = keras_lr.LRFinder(1e-3, 0.5, num_steps=12, mode=mode, restore=False,
+                               stop_on_divergence=False, verbose=0)
+    probe.fit([finder], epochs=3, steps_per_epoch=4)
+    np.testing.assert_allclose(probe.rates(), ladder(1e-3, 0.5, 12, mode), rtol=2e-6)
+    np.testing.assert_allclose(finder.history["lr"], ladder(1e-3, 0.5, 12, mode))
+
+
+def test_ladder_starts_at_current_step_of_a_trained_optimizer():
+    # A model that already trained (iterations > 0) still gets rate min_lr first.
+    probe = RateProbe(16)
+    probe.model.optimizer.learning_rate = 0.25
+    probe.fit([], epochs=1, steps_per_epoch=4)
+    finder = keras_lr.LRFinder(1e-2, 1.0, num_steps=12, restore=False,
+                               stop_on_divergence=False, verbose=0)
+    probe.fit([finder], epochs=3, steps_per_epoch=4)
+    np.testing.assert_allclose(probe.rates()[:4], 0.25, rtol=1e-7)
+    np.testing.assert_allclose(probe.rates()[4:], ladder(1e-2, 1.0, 12, "exponential"), rtol=2e-6)
+
+
+# -- true batch loss ----------------------------------------------------------
+
+
+def test_history_loss_is_the_batch_loss_not_the_running_mean():
+    model = weight_model()
+    x = np.zeros((64, 3), "float32")
+    finder = keras_lr.find_lr(model, x, np.zeros((64, 1), "float32"), batch_size=8,
+                              min_lr=1e-3, max_lr=1.0, num_steps=20, verbose=0,
+                              stop_on_divergence=False)
+    rates32 = ladder(1e-3, 1.0, 20, "exponential").astype(np.float32)
+    expected = -np.concatenate([[0.0], np.cumsum(rates32[:-1], dtype=np.float64)])
+    history = finder.history
+    assert list(history.columns[:4]) == ["step", "lr", "loss", "smoothed_loss"]
+    assert len(history) == 20  # 8 batches per epoch: the data is cycled over
+    np.testing.assert_allclose(history["loss"], expected, rtol=1e-6, atol=1e-6)
+    # A running mean would differ from the second step on.
+    running = np.cumsum(expected[:8]) / np.arange(1, 9)
+    assert not np.allclose(history["loss"][:8], running, atol=1e-3)
+
+
+def test_smoothed_loss_is_bias_corrected_ema_of_batch_losses():
+    model = weight_model()
+    finder = keras_lr.find_lr(model, np.zeros((64, 3), "float32"), np.zeros((64, 1), "float32"),
+                              batch_size=8, min_lr=1e-3, max_lr=1.0, num_steps=10,
+                              smoothing=0.9, verbose=0, stop_on_divergence=False)
+    losses = finder.history["loss"].to_numpy()
+    avg, expected = 0.0, []
+    for k, loss in enumerate(losses):
+        avg = 0.9 * avg + 0.1 * loss
+        expected.append(avg / (1 - 0.9 ** (k + 1)))
+    np.testing.assert_allclose(finder.history["smoothed_loss"], expected, rtol=1e-12)
+
+
+# -- exact restore ------------------------------------------------------------
+
+
+def test_restore_after_normal_end_is_bit_for_bit():
+    model = stateful_model()
+    x, y = regression_data()
+    model.fit(x, y, epochs=1, batch_size=32, verbose=0)
+    before = state_of(model)
+    finder = keras_lr.find_lr(model, x, y, batch_size=16, min_lr=1e-5, max_lr=1e-2,
+                              num_steps=20, verbose=0)
+    assert len(finder.history) == 20 and finder.diverged_at is None
+    assert_same_state(before, state_of(model))
+
+
+def test_training_after_the_test_is_as_if_no_test_had_run():
+    x, y = regression_data()
+    twin, tested = stateful_model(seed=3), stateful_model(seed=3)
+    tested.set_weights(twin.get_weights())
+    # Both models fit once first: on PyTorch a model's first fit draws from the
+    # global RNG while Keras builds it, later fits do not.
+    for model in (twin, tested):
+        keras.utils.set_random_seed(5)
+        model.fit(x, y, epochs=1, batch_size=32, shuffle=False, verbose=0)
+    keras.utils.set_random_seed(7)
+    twin.fit(x, y, epochs=1, batch_size=32, verbose=0)
+    keras.utils.set_random_seed(7)
+    keras_lr.find_lr(tested, x, y, batch_size=16, num_steps=30, verbose=0)
+    # No reseeding: the test puts back the global streams it drew from.
+    tested.fit(x, y, epochs=1, batch_size=32, verbose=0)
+    for a, b in zip(twin.get_weights(), tested.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    assert int(ops.convert_to_numpy(tested.optimizer.iterations)) == int(
+        ops.convert_to_numpy(twin.optimizer.iterations)
+    )
+
+
+def test_unbuilt_optimizer_is_left_as_a_fresh_build():
+    # Before any fit the optimizer has no moments yet; the test has to build
+    # it, and leaves exactly what a first `fit` would build: zeros, step 0.
+    model = stateful_model()
+    x, y = regression_data()
+    weights = [np.array(w) for w in model.get_weights()]
+    keras_lr.find_lr(model, x, y, batch_size=16, num_steps=20, verbose=0)
+    for a, b in zip(weights, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    opt = model.optimizer
+    assert int(ops.convert_to_numpy(opt.iterations)) == 0
+    moments = [v for v in opt.variables if v is not opt.iterations and v is not opt._learning_rate]
+    assert moments and all(not np.any(ops.convert_to_numpy(v)) for v in moments)
+
+
+def test_divergence_stops_early_cuts_the_curve_and_restores():
+    model = stateful_model()
+    x, y = regression_data()
+    model.fit(x, y, epochs=1, verbose=0)
+    before = state_of(model)
+    finder = keras_lr.find_lr(model, x, y, batch_size=16, min_lr=1e-4, max_lr=1e3,
+                              num_steps=100, verbose=0)
+    assert finder.diverged_at is not None
+    history = finder.history
+    assert len(history) == finder.diverged_at + 1 < 100
+    last = history["smoothed_loss"].iloc[-1]
+    assert last > 4.0 * history["smoothed_loss"].iloc[:-1].min()
+    assert history["lr"].iloc[-1] == pytest.approx(ladder(1e-4, 1e3, 100, "exponential")[finder.diverged_at])
+    assert_same_state(before, state_of(model))
+    # The suggestions read only the curve before the divergent step.
+    assert all(rate < history["lr"].iloc[-1] for rate in finder.suggestions().values())
+
+
+def test_nan_loss_stops_and_restores():
+    model = weight_model(loss=nan_below_minus_half)
+    model.optimizer.build(model.trainable_variables)
+    before = state_of(model)
+    finder = keras_lr.find_lr(model, np.zeros((64, 3), "float32"), np.zeros((64, 1), "float32"),
+                              batch_size=8, min_lr=0.01, max_lr=1.0, num_steps=50, verbose=0)
+    assert finder.stop_reason == "the loss is not finite"
+    assert np.isnan(finder.history["loss"].iloc[-1])
+    assert np.isfinite(finder.history["loss"].iloc[:-1]).all()
+    assert_same_state(before, state_of(model))
+
+
+class Boom(RuntimeError):
+    pass
+
+
+@pytest.mark.parametrize("exc", [Boom, KeyboardInterrupt])
+def test_exception_or_interrupt_mid_test_restores(exc, monkeypatch):
+    # Raised in the main thread at step 7, where Ctrl-C or a failing callback
+    # would surface.
+    model = stateful_model()
+    x, y = regression_data()
+    model.fit(x, y, epochs=1, verbose=0)
+    before = state_of(model)
+    original = keras_lr.LRFinder.on_train_batch_end
+
+    def failing(self, batch, logs=None):
+        original(self, batch, logs)
+        if len(self.history) == 7:
+            raise exc("interrupted")
+
+    monkeypatch.setattr(keras_lr.LRFinder, "on_train_batch_end", failing)
+    with pytest.raises(exc):
+        keras_lr.find_lr(model, x, y, batch_size=16, num_steps=30, verbose=0)
+    assert_same_state(before, state_of(model))
+
+
+def test_callback_as_context_manager_restores_when_fit_raises():
+    model = stateful_model()
+    x, y = regression_data()
+    model.fit(x, y, epochs=1, verbose=0)
+    before = state_of(model)
+
+    class RaiseAt(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 5:
+                raise Boom("user callback failed")
+
+    with pytest.raises(Boom):
+        with keras_lr.LRFinder(num_steps=30, verbose=0) as finder:
+            model.fit(x, y, batch_size=16, epochs=2, callbacks=[finder, RaiseAt()], verbose=0)
+    assert len(finder.history) == 6
+    assert_same_state(before, state_of(model))
+
+
+def test_restore_false_keeps_training_but_puts_the_rate_back():
+    model = weight_model()
+    source = model.optimizer._learning_rate
+    keras_lr.find_lr(model, np.zeros((64, 3), "float32"), np.zeros((64, 1), "float32"),
+                     batch_size=8, min_lr=1e-3, max_lr=1e-1, num_steps=10, restore=False,
+                     verbose=0, stop_on_divergence=False)
+    assert float(ops.convert_to_numpy(model.get_layer("scalar").w)) < 0
+    assert int(ops.convert_to_numpy(model.optimizer.iterations)) == 10
+    assert model.optimizer._learning_rate is source
+    assert float(ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.1)
+
+
+def test_mixed_precision_loss_scale_optimizer_restores():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Dense(8)(inputs)))
+    model.compile(optimizer=keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.01)),
+                  loss="mse")
+    x, y = regression_data()
+    model.fit(x, y, epochs=1, verbose=0)
+    before = state_of(model)
+    finder = keras_lr.find_lr(model, x, y, batch_size=16, min_lr=1e-4, max_lr=1.0,
+                              num_steps=20, verbose=0)
+    assert len(finder.history) > 2
+    assert_same_state(before, state_of(model))
+
+
+if MULTI_STEP_EXECUTION:
+
+    def test_callback_refuses_steps_per_execution_before_training():
+        model = stateful_model()
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse", steps_per_execution=4)
+        x, y = regression_data()
+        model.optimizer.build(model.trainable_variables)
+        before = state_of(model)
+        with pytest.raises(ValueError, match="steps_per_execution=4"):
+            model.fit(x, y, batch_size=16, callbacks=[keras_lr.LRFinder(num_steps=8, verbose=0)],
+                      verbose=0)
+        assert_same_state(before, state_of(model))
+
+    def test_find_lr_runs_per_step_and_keeps_steps_per_execution():
+        model = weight_model()
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss=identity_loss,
+                      steps_per_execution=4)
+        finder = keras_lr.find_lr(model, np.zeros((64, 3), "float32"), np.zeros((64, 1), "float32"),
+                                  batch_size=8, min_lr=1e-3, max_lr=1.0, num_steps=12,
+                                  verbose=0, stop_on_divergence=False)
+        rates32 = ladder(1e-3, 1.0, 12, "exponential").astype(np.float32)
+        expected = -np.concatenate([[0.0], np.cumsum(rates32[:-1], dtype=np.float64)])
+        np.testing.assert_allclose(finder.history["loss"], expected, rtol=1e-6, atol=1e-6)
+        assert model.steps_per_execution == 4
+
+
+# -- suggestions --------------------------------------------------------------
+
+
+def synthetic_curve(n=100):
+    lrs = np.logspace(-6, 1, n)
+    t = np.log10(lrs)
+    # Flat, then a steep descent centred at 1e-3, then a blow-up after 1e-1.
+    curve = 2.0 - 1.5 / (1 + np.exp(-3 * (t + 3))) + np.where(t > -1, (t + 1) ** 2 * 4, 0)
+    return lrs, curve
+
+
+def test_suggestion_methods_on_a_known_curve():
+    lrs, curve = synthetic_curve()
+    steepest = _suggest.steepest(lrs, curve)
+    assert 10 ** -3.2 < steepest < 10 ** -2.8  # the inflection at 1e-3
+    assert _suggest.minimum(lrs, curve) == pytest.approx(lrs[np.argmin(curve)] / 10)
+    valley = _suggest.valley(lrs, curve)
+    assert 1e-5 < valley < lrs[np.argmin(curve)]
+    base, high = _suggest.cyclic_bounds(lrs, curve)
+    assert high == pytest.approx(lrs[np.argmin(_suggest.zero_phase(curve))])
+    assert high / 10 <= base <= high / 3
+
+
+def test_valley_is_fastai_longest_decreasing_run():
+    # Strictly decreasing curve of 31 points: the run ends at 30 with length 31,
+    # so fastai's start is 30 - 31 = -1, sections = 31 / 3 and the pick is
+    # -1 + int(31 / 3) + int(31 / 6) = 14.
+    lrs = np.logspace(-5, 0, 31)
+    curve = np.linspace(3.0, 1.0, 31)
+    assert _suggest.valley(lrs, curve) == lrs[14]
+    # A bump breaks the run: the longest decreasing subsequence skips it, so it
+    # has length 30 ending at 30, start 0 and pick 0 + 10 + 5 = 15.
+    bumped = curve.copy()
+    bumped[10] = 5.0
+    assert _suggest.valley(lrs, bumped) == lrs[15]
+
+
+def test_every_method_and_default_on_a_real_run():
+    model = stateful_model()
+    x, y = regression_data()
+    finder = keras_lr.find_lr(model, x, y, batch_size=16, num_steps=60, verbose=0)
+    found = finder.suggestions()
+    assert set(found) == {"valley", "steepest", "minimum"}
+    for method, rate in found.items():
+        assert finder.suggestion(method) == rate
+        assert 1e-7 / 10 <= rate <= 10.0
+    assert finder.suggestion() == found["valley"]
+    with pytest.raises(ValueError, match="`method`"):
+        finder.suggestion("best")
+    base, high = finder.cyclic_bounds()
+    assert 0 < base < high
+
+
+@pytest.mark.slow
+def test_default_suggestion_is_safe_on_least_squares_over_seeds():
+    # Plain SGD on least squares diverges above 2 / lambda_max of the Hessian.
+    for seed in range(4):
+        keras.utils.set_random_seed(seed)
+        rng = np.random.default_rng(seed)
+        n, d = 512, 10
+        x = (rng.normal(size=(n, d)) * np.linspace(0.3, 3.0, d)).astype("float32")
+        y = (x @ rng.normal(size=(d, 1)) + 0.1 * rng.normal(size=(n, 1))).astype("float32")
+        critical = 2.0 / np.linalg.eigvalsh(2.0 / n * x.T.astype(np.float64) @ x).max()
+        model = keras.Sequential([keras.Input((d,)), keras.layers.Dense(1, use_bias=False)])
+        model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+        finder = keras_lr.find_lr(model, x, y, batch_size=32, min_lr=1e-5, max_lr=10.0,
+                                  num_steps=100, verbose=0)
+        assert finder.diverged_at is not None
+        assert critical / 100 < finder.suggestion() < critical / 2, seed
+        assert critical / 100 < finder.suggestion("minimum") < critical, seed
+        base, high = finder.cyclic_bounds()
+        assert critical / 10 < high < critical, seed
+        assert high / 10 <= base <= high / 3
+
+
+def test_no_results_gives_a_clear_error():
+    with pytest.raises(ValueError, match="no results"):
+        keras_lr.LRFinder().suggestion()
+
+
+# -- outputs ----------------------------------------------------------------------
+
+
+def finished_finder(validation=False):
+    model = stateful_model()
+    x, y = regression_data()
+    kwargs = {"validation_data": (x[:64], y[:64]), "validation_every": 5} if validation else {}
+    return keras_lr.find_lr(model, x, y, batch_size=16, num_steps=40, verbose=0, **kwargs)
+
+
+def test_plot_marks_suggestions_and_returns_axes(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    finder = finished_finder()
+    ax = finder.plot(skip_start=5, skip_end=2)
+    assert ax.get_xscale() == "log"
+    window = finder.history.iloc[5:len(finder.history) - 2]
+    smoothed = [line for line in ax.get_lines() if line.get_label() == "smoothed loss"][0]
+    np.testing.assert_allclose(smoothed.get_xdata(), window["lr"])
+    np.testing.assert_allclose(smoothed.get_ydata(), window["smoothed_loss"])
+    marked = {line.get_label().split(":")[0] for line in ax.get_lines() if ":" in line.get_label()}
+    assert marked == {"valley", "steepest", "minimum"}
+    ax.figure.savefig(tmp_path / "finder.png")
+    assert (tmp_path / "finder.png").stat().st_size > 1000
+    change = finder.plot_loss_change()
+    assert change.get_xscale() == "log" and len(change.get_lines()) >= 1
+
+
+def test_to_csv_round_trips(tmp_path):
+    finder = finished_finder()
+    finder.to_csv(tmp_path / "finder.csv")
+    back = pd.read_csv(tmp_path / "finder.csv")
+    pd.testing.assert_frame_equal(back, finder.history, check_dtype=False)
+    assert [p.name for p in tmp_path.iterdir()] == ["finder.csv"]  # no temporary left
+
+
+def test_validation_mode_records_val_loss_every_k_steps():
+    finder = finished_finder(validation=True)
+    val = finder.history["val_loss"]
+    recorded = np.flatnonzero(val.notna().to_numpy())
+    assert recorded[0] == 0 and set(np.diff(recorded[:-1])) <= {5}
+    assert np.isfinite(val.iloc[recorded]).all()
+
+
+def test_progress_bar_and_summary_line(capsys):
+    model = stateful_model()
+    x, y = regression_data()
+    finder = keras_lr.find_lr(model, x, y, batch_size=16, num_steps=20, verbose=1)
+    out = capsys.readouterr().out
+    summary = [line for line in out.splitlines() if line.startswith("LRFinder:")]
+    assert len(summary) == 1
+    assert f"{finder.suggestion():.3g}" in summary[0] and "valley" in summary[0]
+    assert "20/20" in out or "step" in out
+    keras_lr.find_lr(model, x, y, batch_size=16, num_steps=20, verbose=0)
+    assert capsys.readouterr().out == ""
+
+
+# -- data kinds ---------------------------------------------------------------------
+
+
+def two_input_model():
+    a, b = keras.Input((3,), name="a"), keras.Input((2,), name="b")
+    out = keras.layers.Dense(1)(keras.layers.Concatenate()([a, b]))
+    model = keras.Model({"a": a, "b": b}, out)
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    return model
+
+
+class Batches(keras.utils.PyDataset):
+    def __init__(self, x, y, batch_size):
+        super().__init__()
+        self.x, self.y, self.batch_size = x, y, batch_size
+
+    def __len__(self):
+        return len(self.x) // self.batch_size
+
+    def __getitem__(self, i):
+        s = slice(i * self.batch_size, (i + 1) * self.batch_size)
+        return self.x[s], self.y[s]
+
+
+def endless(x, y, batch_size):
+    def gen():
+        k = 0
+        while True:
+            i = (k * batch_size) % (len(x) - batch_size + 1)
+            yield x[i:i + batch_size], y[i:i + batch_size]
+            k += 1
+
+    return gen()
+
+
+@pytest.mark.parametrize("kind", ["numpy", "dict", "tf_data", "py_dataset", "generator"])
+def test_each_data_kind_is_cycled_to_num_steps(kind):
+    x, y = regression_data(n=96)
+    model = stateful_model()
+    if kind == "numpy":
+        args = (x, y)
+    elif kind == "dict":
+        model = two_input_model()
+        args = ({"a": x[:, :3], "b": x[:, :2]}, y)
+    elif kind == "tf_data":
+        import tensorflow as tf
+
+        args = (tf.data.Dataset.from_tensor_slices((x, y)).batch(16),)
+    elif kind == "py_dataset":
+        args = (Batches(x, y, 16),)
+    else:
+        args = (endless(x, y, 16),)
+    model.optimizer.build(model.trainable_variables)
+    before = state_of(model)
+    finder = keras_lr.find_lr(model, *args, batch_size=16, min_lr=1e-5, max_lr=1e-1,
+                              num_steps=15, verbose=0)
+    assert len(finder.history) == 15  # 6 batches per pass: cycled
+    assert np.isfinite(finder.history["loss"]).all()
+    assert_same_state(before, state_of(model))
+
+
+# -- bad input ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, pattern",
+    [
+        ({"min_lr": 1.0, "max_lr": 1.0}, ValueError, r"`min_lr`.*min_lr=1.0"),
+        ({"min_lr": 2.0, "max_lr": 1.0}, ValueError, r"`min_lr`.*min_lr=2.0"),
+        ({"min_lr": 0.0}, ValueError, r"`min_lr`.*min_lr=0.0"),
+        ({"max_lr": -1.0}, ValueError, r"`max_lr`.*max_lr=-1.0"),
+        ({"num_steps": 1}, ValueError, r"`num_steps`.*num_steps=1"),
+        ({"num_steps": 10.0}, TypeError, r"`num_steps`"),
+        ({"mode": "log"}, ValueError, r"`mode`.*'log'"),
+        ({"smoothing": 1.0}, ValueError, r"`smoothing`.*smoothing=1.0"),
+        ({"smoothing": -0.1}, ValueError, r"`smoothing`.*smoothing=-0.1"),
+        ({"divergence_threshold": 1.0}, ValueError, r"`divergence_threshold`"),
+        ({"restore": "yes"}, TypeError, r"`restore`"),
+        ({"min_lr": float("nan")}, ValueError, r"`min_lr`"),
+    ],
+)
+def test_bad_arguments(kwargs, error, pattern):
+    with pytest.raises(error, match=pattern):
+        keras_lr.LRFinder(**kwargs)
+
+
+def test_data_shorter_than_one_batch():
+    x, y = regression_data(n=10)
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        keras_lr.find_lr(stateful_model(), x, y, batch_size=32, verbose=0)
+
+
+def test_model_not_compiled():
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+    x, y = regression_data()
+    with pytest.raises(ValueError, match="compiled"):
+        keras_lr.find_lr(model, x, y, verbose=0)
+
+
+def test_unknown_keyword_is_named():
+    x, y = regression_data()
+    with pytest.raises(TypeError, match="smoothin"):
+        keras_lr.find_lr(stateful_model(), x, y, smoothin=0.9)
+
+
+# -- distribution -----------------------------------------------------------------------
+
+if BACKEND == "tensorflow":
+
+    @pytest.mark.slow
+    def test_mirrored_strategy_two_cpus_restores_and_records(tmp_path):
+        script = textwrap.dedent(
+            """
+            import numpy as np, tensorflow as tf
+            cpu = tf.config.list_physical_devices("CPU")[0]
+            tf.config.set_logical_device_configuration(
+                cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+            import keras, keras_lr
+            strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+            with strategy.scope():
+                inputs = keras.Input((4,))
+                z = keras.layers.BatchNormalization()(keras.layers.Dense(8)(inputs))
+                model = keras.Model(inputs, keras.layers.Dense(1)(z))
+                model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+            rng = np.random.default_rng(0)
+            x = rng.normal(size=(256, 4)).astype("float32"); y = x.sum(1, keepdims=True)
+            model.fit(x, y, epochs=1, verbose=0)
+            before = [np.array(v) for v in model.variables + model.optimizer.variables]
+            finder = keras_lr.find_lr(model, x, y, batch_size=32, num_steps=20, verbose=0)
+            after = [np.array(v) for v in model.variables + model.optimizer.variables]
+            assert all(np.array_equal(a, b) for a, b in zip(before, after))
+            assert len(finder.history) >= 3 and np.isfinite(finder.suggestion())
+            print("MIRRORED_OK", len(finder.history))
+            """
+        )
+        env = dict(os.environ, KERAS_BACKEND="tensorflow")
+        result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                                text=True, timeout=300)
+        assert "MIRRORED_OK" in result.stdout, result.stderr[-3000:]
