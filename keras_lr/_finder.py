@@ -274,7 +274,8 @@ class LRFinder(keras.callbacks.Callback):
         return float(result["loss"])
 
     def _finish(self, diverged_at, reason):
-        if self._progbar is not None:
+        if self._progbar is not None and len(self._losses) < self.num_steps:
+            # Cut short: close the bar's line (a full bar closes by itself).
             self._progbar.update(len(self._losses), finalize=True)
         self._done = True
         self.diverged_at = diverged_at

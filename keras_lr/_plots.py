@@ -143,9 +143,12 @@ def plot_lr_finder(
     ax.set_xscale("log")
     ax.set_xlabel("learning rate")
     ax.set_ylabel("loss")
-    finite = window["smoothed_loss"][np.isfinite(window["smoothed_loss"])]
-    if len(finite):
-        low, high = float(finite.min()), float(finite.max())
+    smoothed = window["smoothed_loss"].to_numpy()
+    raw = window["loss"].to_numpy()
+    if np.isfinite(smoothed).any():
+        # Show every raw low, but clip the raw blow-up above the smoothed curve.
+        low = float(np.nanmin(np.where(np.isfinite(raw), raw, np.nan).tolist() + list(smoothed)))
+        high = float(np.nanmax(np.where(np.isfinite(smoothed), smoothed, np.nan)))
         pad = 0.05 * (high - low or abs(high) or 1.0)
         ax.set_ylim(low - pad, high + pad)
     if suggestion:
