@@ -13,7 +13,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -228,19 +229,25 @@ class ScheduleCallback(keras.callbacks.Callback):
                 _backend.install(opt, S.Constant(_backend.variable_value(source)))
 
     def on_train_begin(self, logs=None):
-        name = type(self).__name__
-        optimizers = _backend.optimizers_of(self.model, name)
+        optimizers = _backend.optimizers_of(self.model, type(self).__name__)
         start = _backend.current_step(optimizers[0])
         params = self.params or {}
         spe = params.get("steps")
         epochs = params.get("epochs")
         horizon = None
         if spe is not None and epochs is not None:
-            horizon = max(spe * epochs, start + spe * epochs)
-        self._context = FitContext(spe, epochs, start, horizon)
-        schedule = self.full_schedule(self._context)
+            # The steps of this run: up to the last epoch `fit` plans.
+            horizon = spe * epochs if start < spe * epochs else start + spe
+        self._install(FitContext(spe, epochs, start, horizon), self._sources_before)
+
+    def _install(self, context: FitContext, sources_before: list) -> None:
+        """Builds the schedule for `context` and installs it in every optimizer."""
+        name = type(self).__name__
+        optimizers = _backend.optimizers_of(self.model, name)
+        self._context = context
+        schedule = self.full_schedule(context)
         changed = False
-        for opt, before in zip(optimizers, self._sources_before or [None] * len(optimizers)):
+        for opt, before in zip(optimizers, sources_before or [None] * len(optimizers)):
             source = _backend.rate_source(opt)
             scale = 1.0
             if isinstance(source, S.Scaled) and isinstance(source.schedule, S.Schedule):
@@ -581,25 +588,8 @@ class CosineAnnealing(ScheduleCallback):
 
 
 def _tabulate(fn: Callable, count: int) -> np.ndarray:
-    """fn(0), ..., fn(count - 1) as float64, vectorised where fn allows it."""
-    index = np.arange(count, dtype=np.int64)
-    values = None
-    try:
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")
-            out = np.asarray(fn(index), dtype=np.float64)
-        if out.shape == (count,):
-            values = out
-    except Exception:  # noqa: BLE001 - any failure means "not vectorisable"
-        values = None
-    if values is not None:
-        # Guard against functions that run on arrays but mean something else.
-        probe = np.unique(np.linspace(0, count - 1, num=min(count, 9)).astype(np.int64))
-        scalar = np.array([float(fn(int(k))) for k in probe])
-        if not np.allclose(values[probe], scalar, rtol=1e-12, atol=0.0, equal_nan=True):
-            values = None
-    if values is None:
-        values = np.array([float(fn(int(k))) for k in index], dtype=np.float64)
+    """fn(0), ..., fn(count - 1) as float64; fn only ever receives Python ints."""
+    values = np.array([float(fn(k)) for k in range(count)], dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(values) | (values < 0))
     if bad.size:
         raise ValueError(
@@ -657,6 +647,22 @@ class LambdaSchedule(ScheduleCallback):
 
     def _config(self):
         return {"fn": self.fn, "unit": self.unit, "steps_per_epoch": self.steps_per_epoch}
+
+    def on_epoch_begin(self, epoch, logs=None):
+        # A fit that continues past the planned epochs (fit() called again
+        # without initial_epoch) needs the table to reach further: extend it
+        # to the end of this fit, once.
+        context = self._context
+        spe = (self.params or {}).get("steps")
+        epochs = (self.params or {}).get("epochs")
+        if context is not None and context.horizon is not None and spe and epochs:
+            opt = _backend.optimizers_of(self.model, type(self).__name__)[0]
+            needed = _backend.current_step(opt) + (epochs - epoch) * spe
+            if needed > context.horizon:
+                sources = [_backend.rate_source(o) for o in
+                           _backend.optimizers_of(self.model, type(self).__name__)]
+                self._install(dataclasses.replace(context, horizon=needed), sources)
+        super().on_epoch_begin(epoch, logs)
 
 
 _PLATEAU_MODES = ("auto", "min", "max")
@@ -771,8 +777,17 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
             return _backend.variable_value(source)
         return float(S.evaluate(source, [_backend.current_step(opt)])[0])
 
+    def _last_step_rate(self, opt) -> float:
+        """The rate the epoch's last step trained with."""
+        source = _backend.rate_source(opt)
+        if _backend.is_variable(source):
+            return _backend.variable_value(source)
+        return float(S.evaluate(source, [max(_backend.current_step(opt) - 1, 0)])[0])
+
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
+        opt = _backend.optimizers_of(self.model, "ReduceLROnPlateau")[0]
+        logs["learning_rate"] = self._last_step_rate(opt)
         current = logs.get(self.monitor)
         if current is None:
             if not self._warned:
@@ -796,8 +811,6 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
                     self._reduce(epoch)
                     self.cooldown_counter = self.cooldown
                     self.wait = 0
-        opt = _backend.optimizers_of(self.model, "ReduceLROnPlateau")[0]
-        logs["learning_rate"] = self._current_rate(opt)
 
     def _reduce(self, epoch: int) -> None:
         floor = float(np.float32(self.min_lr))

@@ -29,7 +29,8 @@ installed reloads with `keras.saving.load_model` once `keras_lr` is imported.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -130,7 +131,10 @@ class _KerasOps:
 
     @staticmethod
     def searchsorted(sorted_sequence, values):
-        return kops.searchsorted(sorted_sequence, values, side="right")
+        # tf.searchsorted needs rank >= 1, and the optimizer passes a scalar step.
+        flat = kops.reshape(values, (-1,))
+        found = kops.searchsorted(sorted_sequence, flat, side="right")
+        return kops.reshape(found, kops.shape(values))
 
     @staticmethod
     def take(table, indices):
