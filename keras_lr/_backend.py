@@ -20,8 +20,7 @@ def optimizers_of(model: Any, owner: str) -> list:
     optimizer = getattr(model, "optimizer", None)
     if optimizer is None:
         raise ValueError(
-            f"{owner} needs a compiled model: call `model.compile(optimizer=...)` "
-            "before `fit`."
+            f"{owner} needs a compiled model: call `model.compile(optimizer=...)` before `fit`."
         )
     found = []
     stack = [optimizer]

@@ -131,8 +131,9 @@ class ScheduleCallback(keras.callbacks.Callback):
         if context.steps_per_epoch is None:
             raise ValueError(
                 f"{type(self).__name__} counts epochs but the number of steps per "
-                "epoch is unknown (the data has no length). Pass "
-                "`steps_per_epoch=` to the callback or to `fit`."
+                "epoch is unknown: in `fit`, the data has no length; in a preview, "
+                "no fit has run yet. Pass `steps_per_epoch=` to the callback, to "
+                "`.schedule()` / `plot_schedule()`, or to `fit`."
             )
         return context.steps_per_epoch
 
@@ -142,8 +143,10 @@ class ScheduleCallback(keras.callbacks.Callback):
             return given
         if context.total_steps is None:
             raise ValueError(
-                f"{type(self).__name__} needs `{name}`: pass it, or train with data "
-                "of known length so that `fit` knows epochs x steps per epoch."
+                f"{type(self).__name__} needs `{name}`: pass it; or, for a preview, "
+                "pass `steps_per_epoch=` and `epochs=` to `.schedule()` / "
+                "`plot_schedule()`; in `fit`, train with data of known length so "
+                "that `fit` knows epochs x steps per epoch."
             )
         total = context.total_steps - self.warmup_steps
         if total < 1:
@@ -203,9 +206,7 @@ class ScheduleCallback(keras.callbacks.Callback):
 
     def get_config(self) -> dict:
         config = self._config()
-        config.update(
-            warmup_steps=self.warmup_steps, warmup_start_lr=self.warmup_start_lr
-        )
+        config.update(warmup_steps=self.warmup_steps, warmup_start_lr=self.warmup_start_lr)
         return config
 
     @classmethod
@@ -507,6 +508,20 @@ class PolynomialDecay(ScheduleCallback):
     """Polynomial decay per step to `end_lr` over `max_steps`.
 
     lr = (initial_lr - end_lr) * (1 - min(i, max_steps) / max_steps)^power + end_lr
+
+    PyTorch's `PolynomialLR` rates when end_lr = 0.
+
+    Args:
+        initial_lr: rate at step 0, > 0.
+        max_steps: steps to reach `end_lr`; the rate stays there after.
+        power: exponent, > 0 (1.0 is linear decay).
+        end_lr: final rate, >= 0.
+        warmup_steps, warmup_start_lr: see `ScheduleCallback`.
+
+    Example:
+        >>> import keras_lr
+        >>> keras_lr.PolynomialDecay(1.0, max_steps=4, power=2.0).schedule(5).tolist()
+        [1.0, 0.5625, 0.25, 0.0625, 0.0]
     """
 
     def __init__(
@@ -530,10 +545,20 @@ class PolynomialDecay(ScheduleCallback):
 class ExponentialDecay(ScheduleCallback):
     """Exponential decay per epoch: lr = initial_lr * gamma^e.
 
+    The epoch e of step i is floor(i / steps per epoch): the rate is constant
+    within an epoch and drops at its boundary (Keras's `LearningRateScheduler`
+    convention).  For a per-step decay use `keras_lr.schedules.Exponential`.
+
     Args:
-        initial_lr: rate of epoch 0.
+        initial_lr: rate of epoch 0, > 0.
         gamma: factor per epoch, in (0, 1].
         steps_per_epoch: None takes what `fit` knows.
+        warmup_steps, warmup_start_lr: see `ScheduleCallback`.
+
+    Example:
+        >>> import keras_lr
+        >>> keras_lr.ExponentialDecay(1.0, 0.5).schedule(6, steps_per_epoch=2).tolist()
+        [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
     """
 
     def __init__(
@@ -659,8 +684,10 @@ class LambdaSchedule(ScheduleCallback):
             opt = _backend.optimizers_of(self.model, type(self).__name__)[0]
             needed = _backend.current_step(opt) + (epochs - epoch) * spe
             if needed > context.horizon:
-                sources = [_backend.rate_source(o) for o in
-                           _backend.optimizers_of(self.model, type(self).__name__)]
+                sources = [
+                    _backend.rate_source(o)
+                    for o in _backend.optimizers_of(self.model, type(self).__name__)
+                ]
                 self._install(dataclasses.replace(context, horizon=needed), sources)
         super().on_epoch_begin(epoch, logs)
 
@@ -707,7 +734,9 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
         verbose: int = 0,
     ):
         super().__init__()
-        if not isinstance(monitor, str) or not monitor:
+        if monitor == "":
+            raise ValueError("Argument `monitor` must be a non-empty string. Received: monitor=''")
+        if not isinstance(monitor, str):
             raise TypeError(
                 f"Argument `monitor` must be a non-empty string. Received: monitor={monitor!r}"
             )
@@ -842,9 +871,7 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
                     "ReduceLROnPlateau cannot scale an optimizer whose "
                     f"`learning_rate` is a plain callable ({source!r})."
                 )
-            self._reductions.append(
-                {"epoch": epoch, "step": step, "old_lr": old, "new_lr": new}
-            )
+            self._reductions.append({"epoch": epoch, "step": step, "old_lr": old, "new_lr": new})
             if self.verbose:
                 print(
                     f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning "

@@ -44,11 +44,11 @@ class _Snapshot:
     def __init__(self, model):
         self.model = model
         self.optimizer = model.optimizer
-        self.variables = list(model.trainable_variables) + list(
-            model.non_trainable_variables
-        )
+        self.variables = list(model.trainable_variables) + list(model.non_trainable_variables)
         self.variables += [v for v in self.optimizer.variables]
-        self.values = [np.array(keras.ops.convert_to_numpy(var), copy=True) for var in self.variables]
+        self.values = [
+            np.array(keras.ops.convert_to_numpy(var), copy=True) for var in self.variables
+        ]
         self.optimizers = _backend.optimizers_of(model, "LRFinder")
         self.sources = [_backend.rate_source(opt) for opt in self.optimizers]
         self.stop_training = getattr(model, "stop_training", False)
@@ -268,8 +268,9 @@ class LRFinder(keras.callbacks.Callback):
     def _validation_loss(self) -> float:
         _backend.sync_state(self.model)
         data = self.validation_data
-        result = self.model.evaluate(*data[:2], sample_weight=data[2] if len(data) > 2 else None,
-                                     verbose=0, return_dict=True)
+        result = self.model.evaluate(
+            *data[:2], sample_weight=data[2] if len(data) > 2 else None, verbose=0, return_dict=True
+        )
         self.model.reset_metrics()
         return float(result["loss"])
 
@@ -312,7 +313,9 @@ class LRFinder(keras.callbacks.Callback):
             text = f"suggested learning rate {best:.3g} ({self.default_method})"
         except ValueError as err:
             text = str(err)
-        why = f"; stopped at step {self.diverged_at}: {self.stop_reason}" if self.stop_reason else ""
+        why = (
+            f"; stopped at step {self.diverged_at}: {self.stop_reason}" if self.stop_reason else ""
+        )
         print(
             f"LRFinder: {len(self._losses)} steps, lr {self.rates[0]:.3g} to "
             f"{self.rates[len(self._losses) - 1]:.3g} in {time.monotonic() - self._start_time:.1f} s"
@@ -425,8 +428,9 @@ class LRFinder(keras.callbacks.Callback):
         """Loss against rate (log axis) with the suggestions marked; returns the Axes."""
         from keras_lr._plots import plot_lr_finder
 
-        return plot_lr_finder(self, ax=ax, skip_start=skip_start, skip_end=skip_end,
-                              suggestion=suggestion)
+        return plot_lr_finder(
+            self, ax=ax, skip_start=skip_start, skip_end=skip_end, suggestion=suggestion
+        )
 
     def plot_loss_change(self, ax=None, skip_start: int = 10, skip_end: int = 5):
         """Slope of the smoothed loss against log10(rate); returns the Axes."""

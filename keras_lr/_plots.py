@@ -23,11 +23,11 @@ def _axes(ax):
     return ax
 
 
-def _rates(callback_or_schedule: Any, steps: Any) -> tuple[np.ndarray, np.ndarray]:
+def _rates(callback_or_schedule: Any, steps: Any, fit_info: dict) -> tuple[np.ndarray, np.ndarray]:
     arr = S._as_steps(steps)
     preview = getattr(callback_or_schedule, "schedule", None)
     if callable(preview) and not isinstance(callback_or_schedule, S.Schedule):
-        return arr, preview(arr)
+        return arr, preview(arr, **fit_info)
     if callable(callback_or_schedule) or isinstance(callback_or_schedule, S.Schedule):
         return arr, S.evaluate(callback_or_schedule, arr)
     raise TypeError(
@@ -43,6 +43,8 @@ def plot_schedule(
     *,
     log_scale: bool = False,
     label: str | None = None,
+    steps_per_epoch: int | None = None,
+    epochs: int | None = None,
     **plot_kwargs: Any,
 ):
     """Plots the rate against the optimizer step, without training.
@@ -54,12 +56,19 @@ def plot_schedule(
         ax: matplotlib Axes to draw on; a new figure when None.
         log_scale: logarithmic rate axis.
         label: legend label (default: the class name).
+        steps_per_epoch, epochs: what `fit` would know, for callbacks that take
+            their length or epoch size from `fit` (see `ScheduleCallback.schedule`).
         **plot_kwargs: passed to `Axes.plot`.
 
     Returns:
         The matplotlib `Axes`.
     """
-    arr, rates = _rates(callback_or_schedule, steps)
+    fit_info = {
+        k: val
+        for k, val in (("steps_per_epoch", steps_per_epoch), ("epochs", epochs))
+        if val is not None
+    }
+    arr, rates = _rates(callback_or_schedule, steps, fit_info)
     ax = _axes(ax)
     ax.plot(arr, rates, label=label or type(callback_or_schedule).__name__, **plot_kwargs)
     ax.set_xlabel("optimizer step")
@@ -101,6 +110,9 @@ def plot_history(history: Any, ax: Any = None, *, loss: str | None = "loss"):
             twin = ax.twinx()
             twin.plot(known["step"], known[loss], "o-", color="C1", label=loss)
             twin.set_ylabel(loss, color="C1")
+            # Draw the returned Axes (and any legend put on it) above the twin.
+            ax.set_zorder(twin.get_zorder() + 1)
+            ax.patch.set_visible(False)
     return ax
 
 
@@ -154,8 +166,7 @@ def plot_lr_finder(
     if suggestion:
         for i, (method, rate) in enumerate(finder.suggestions().items()):
             if np.isfinite(rate):
-                ax.axvline(rate, color=f"C{i + 3}", ls="--", lw=1,
-                           label=f"{method}: {rate:.2g}")
+                ax.axvline(rate, color=f"C{i + 3}", ls="--", lw=1, label=f"{method}: {rate:.2g}")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="best", fontsize="small")
     return ax

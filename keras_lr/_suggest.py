@@ -84,9 +84,7 @@ def zero_phase(losses: np.ndarray, beta: float = 0.8) -> np.ndarray:
     return smooth(forward[::-1], beta)[::-1]
 
 
-def cyclic_bounds(
-    lrs: np.ndarray, losses: np.ndarray, drop: float = 0.1
-) -> tuple[float, float]:
+def cyclic_bounds(lrs: np.ndarray, losses: np.ndarray, drop: float = 0.1) -> tuple[float, float]:
     """(base_lr, max_lr) for CyclicLR, read off the curve as Smith describes.
 
     On the zero-lag smoothed loss: max_lr is where the loss stops falling

@@ -43,9 +43,7 @@ def positive_float(name: str, value: Any) -> float:
 def nonnegative_float(name: str, value: Any) -> float:
     out = real(name, value)
     if out < 0:
-        raise ValueError(
-            f"Argument `{name}` must be non-negative. {_received(name, value)}"
-        )
+        raise ValueError(f"Argument `{name}` must be non-negative. {_received(name, value)}")
     return out
 
 
@@ -64,9 +62,7 @@ def float_in(
     above = out >= high if high_open else out > high
     if below or above:
         interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-        raise ValueError(
-            f"Argument `{name}` must be in {interval}. {_received(name, value)}"
-        )
+        raise ValueError(f"Argument `{name}` must be in {interval}. {_received(name, value)}")
     return out
 
 
@@ -79,9 +75,7 @@ def integer(name: str, value: Any) -> int:
 def positive_int(name: str, value: Any) -> int:
     out = integer(name, value)
     if out <= 0:
-        raise ValueError(
-            f"Argument `{name}` must be a positive integer. {_received(name, value)}"
-        )
+        raise ValueError(f"Argument `{name}` must be a positive integer. {_received(name, value)}")
     return out
 
 
@@ -89,8 +83,7 @@ def nonnegative_int(name: str, value: Any) -> int:
     out = integer(name, value)
     if out < 0:
         raise ValueError(
-            f"Argument `{name}` must be a non-negative integer. "
-            f"{_received(name, value)}"
+            f"Argument `{name}` must be a non-negative integer. {_received(name, value)}"
         )
     return out
 
@@ -104,8 +97,7 @@ def one_of(name: str, value: Any, choices: Sequence[str]) -> str:
         raise _type_error(name, value, f"one of {list(choices)}")
     if value not in choices:
         raise ValueError(
-            f"Argument `{name}` must be one of {list(choices)}. "
-            f"{_received(name, value)}"
+            f"Argument `{name}` must be one of {list(choices)}. {_received(name, value)}"
         )
     return value
 

@@ -75,6 +75,7 @@ class _NumpyOps:
     maximum = staticmethod(np.maximum)
     power = staticmethod(np.power)
     floor_divide = staticmethod(np.floor_divide)
+    exp = staticmethod(np.exp)
 
     @staticmethod
     def to_float(x):
@@ -112,6 +113,7 @@ class _KerasOps:
     maximum = staticmethod(kops.maximum)
     power = staticmethod(kops.power)
     floor_divide = staticmethod(kops.floor_divide)
+    exp = staticmethod(kops.exp)
 
     @property
     def int_dtype(self):
@@ -167,9 +169,7 @@ def _as_steps(steps: Any) -> np.ndarray:
             f"steps. Received: steps={steps!r}"
         )
     if arr.size and arr.min() < 0:
-        raise ValueError(
-            f"Argument `steps` must be non-negative. Received: steps={steps!r}"
-        )
+        raise ValueError(f"Argument `steps` must be non-negative. Received: steps={steps!r}")
     return arr.astype(np.int64)
 
 
@@ -313,9 +313,7 @@ class Cosine(Schedule):
 
     def _rate(self, step, ops):
         frac = ops.to_float(ops.minimum(step, self.total_steps)) / self.total_steps
-        return self.min_lr + 0.5 * (self.max_lr - self.min_lr) * (
-            1.0 + ops.cos(math.pi * frac)
-        )
+        return self.min_lr + 0.5 * (self.max_lr - self.min_lr) * (1.0 + ops.cos(math.pi * frac))
 
     def get_config(self):
         return {
@@ -338,9 +336,7 @@ class Polynomial(Schedule):
         end_lr: final rate, >= 0.
     """
 
-    def __init__(
-        self, initial_lr: float, max_steps: int, power: float = 1.0, end_lr: float = 0.0
-    ):
+    def __init__(self, initial_lr: float, max_steps: int, power: float = 1.0, end_lr: float = 0.0):
         self.initial_lr = v.positive_float("initial_lr", initial_lr)
         self.max_steps = v.positive_int("max_steps", max_steps)
         self.power = v.positive_float("power", power)
@@ -348,9 +344,7 @@ class Polynomial(Schedule):
 
     def _rate(self, step, ops):
         frac = ops.to_float(ops.minimum(step, self.max_steps)) / self.max_steps
-        return (self.initial_lr - self.end_lr) * ops.power(
-            1.0 - frac, self.power
-        ) + self.end_lr
+        return (self.initial_lr - self.end_lr) * ops.power(1.0 - frac, self.power) + self.end_lr
 
     def get_config(self):
         return {
@@ -377,7 +371,7 @@ class Exponential(Schedule):
         self.gamma = v.float_in("gamma", gamma, 0.0, 1.0, low_open=True)
 
     def _rate(self, step, ops):
-        return self.initial_lr * ops.power(self.gamma, ops.to_float(step))
+        return self.initial_lr * ops.exp(math.log(self.gamma) * ops.to_float(step))
 
     def get_config(self):
         return {"initial_lr": self.initial_lr, "gamma": self.gamma}
@@ -405,14 +399,10 @@ class Staircase(Schedule):
         milestones: Sequence[int] | None = None,
     ):
         self.initial_lr = v.positive_float("initial_lr", initial_lr)
-        self.decay_factor = v.float_in(
-            "decay_factor", decay_factor, 0.0, 1.0, low_open=True
-        )
+        self.decay_factor = v.float_in("decay_factor", decay_factor, 0.0, 1.0, low_open=True)
         self.step_size = v.positive_int("step_size", step_size)
         self.milestones = (
-            None
-            if milestones is None
-            else v.increasing_ints("milestones", milestones, minimum=1)
+            None if milestones is None else v.increasing_ints("milestones", milestones, minimum=1)
         )
 
     def _rate(self, step, ops):
@@ -500,7 +490,7 @@ class Cyclic(Schedule):
         if self.mode == "triangular2":
             return ops.power(0.5, ops.to_float(cycle - 1))
         if self.mode == "exp_range":
-            return ops.power(self.gamma, ops.to_float(step))
+            return ops.exp(math.log(self.gamma) * ops.to_float(step))
         return 1.0
 
     def _rate(self, step, ops):
@@ -544,9 +534,7 @@ def _ceil_product(length: int, factor: float) -> int:
     return math.ceil(product)
 
 
-def restart_boundaries(
-    cycle_length: int, mult_factor: float, limit: int = _MAX_STEP
-) -> np.ndarray:
+def restart_boundaries(cycle_length: int, mult_factor: float, limit: int = _MAX_STEP) -> np.ndarray:
     """Cycle boundaries of SGDR in units: 0, L0, L0 + L1, ...
 
     L0 = cycle_length and L(k+1) = ceil(L(k) * mult_factor).  Cycle k spans
@@ -556,7 +544,7 @@ def restart_boundaries(
     length = cycle_length
     while bounds[-1] <= limit:
         bounds.append(bounds[-1] + length)
-        length = _ceil_product(length, mult_factor)
+        length = max(_ceil_product(length, mult_factor), length + 1)
     return np.asarray(bounds, dtype=np.int64)
 
 
@@ -605,8 +593,7 @@ class CosineRestarts(Schedule):
         self.mult_factor = v.real("mult_factor", mult_factor)
         if self.mult_factor < 1.0:
             raise ValueError(
-                "Argument `mult_factor` must be >= 1. "
-                f"Received: mult_factor={mult_factor!r}"
+                f"Argument `mult_factor` must be >= 1. Received: mult_factor={mult_factor!r}"
             )
         self.lr_decay = v.float_in("lr_decay", lr_decay, 0.0, 1.0, low_open=True)
         self.steps_per_unit = v.positive_int("steps_per_unit", steps_per_unit)
@@ -688,8 +675,7 @@ class OneCycle(Schedule):
         self.total_steps = v.positive_int("total_steps", total_steps)
         if not isinstance(three_phase, bool):
             raise TypeError(
-                "Argument `three_phase` must be a bool. "
-                f"Received: three_phase={three_phase!r}"
+                f"Argument `three_phase` must be a bool. Received: three_phase={three_phase!r}"
             )
         self.three_phase = three_phase
         self.pct_start = v.float_in(
@@ -763,7 +749,14 @@ class Table(Schedule):
     """
 
     def __init__(self, values: Iterable[float], offset: int = 0):
-        arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values)
+        try:
+            arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values)
+        except TypeError:
+            raise TypeError(
+                f"Argument `values` must be numbers. Received: values={values!r}"
+            ) from None
+        if arr.size and arr.dtype.kind not in "iuf":
+            raise TypeError(f"Argument `values` must be numbers. Received: values={values!r}")
         if arr.ndim != 1 or arr.size == 0 or arr.dtype.kind not in "iuf":
             raise ValueError(
                 "Argument `values` must be a non-empty 1-D sequence of numbers. "
@@ -799,8 +792,7 @@ class PerEpoch(Schedule):
     def __init__(self, schedule: Schedule, steps_per_epoch: int):
         if not isinstance(schedule, Schedule):
             raise TypeError(
-                "Argument `schedule` must be a keras_lr schedule. "
-                f"Received: schedule={schedule!r}"
+                f"Argument `schedule` must be a keras_lr schedule. Received: schedule={schedule!r}"
             )
         self.schedule = schedule
         self.steps_per_epoch = v.positive_int("steps_per_epoch", steps_per_epoch)
@@ -836,7 +828,9 @@ class Join(Schedule):
 
     def __init__(self, schedules: Sequence[Schedule], boundaries: Sequence[int]):
         schedules = list(schedules)
-        if not schedules or not all(isinstance(s, Schedule) for s in schedules):
+        if not schedules:
+            raise ValueError("Argument `schedules` must not be empty. Received: schedules=[]")
+        if not all(isinstance(s, Schedule) for s in schedules):
             raise TypeError(
                 "Argument `schedules` must be a non-empty list of keras_lr "
                 f"schedules. Received: schedules={schedules!r}"
@@ -896,7 +890,7 @@ class Scaled(Schedule):
         if isinstance(self.schedule, Schedule):
             return self.scale * self.schedule._rate(step, ops)
         if ops is _NUMPY:
-            return self.scale * evaluate(self.schedule, step)
+            return self.scale * evaluate(self.schedule, np.asarray(step))
         return self.scale * kops.cast(self.schedule(step), "float32")
 
     def get_config(self):
@@ -907,9 +901,7 @@ class Scaled(Schedule):
         return cls(_deserialize(config["schedule"]), config["scale"])
 
 
-def warmup(
-    schedule: Schedule, warmup_steps: int, start_lr: float = 0.0
-) -> Schedule:
+def warmup(schedule: Schedule, warmup_steps: int, start_lr: float = 0.0) -> Schedule:
     """Linear warm-up in front of `schedule`.
 
     Steps 0..warmup_steps-1 ramp linearly from `start_lr` towards the
@@ -924,8 +916,12 @@ def warmup(
     Returns:
         A `Join` of a `Linear` ramp and `schedule`, or `schedule` when W = 0.
     """
+    if not isinstance(schedule, Schedule):
+        raise TypeError(
+            f"Argument `schedule` must be a keras_lr schedule. Received: schedule={schedule!r}"
+        )
     warmup_steps = v.nonnegative_int("warmup_steps", warmup_steps)
-    start_lr = v.nonnegative_float("warmup_start_lr", start_lr)
+    start_lr = v.nonnegative_float("start_lr", start_lr)
     if warmup_steps == 0:
         return schedule
     target = float(schedule.numpy([0])[0])

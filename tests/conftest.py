@@ -43,9 +43,9 @@ class RateProbe:
     def __init__(self, n_steps, steps_per_execution=1, optimizer=None):
         self.n_steps = n_steps
         inputs = keras.Input((n_steps,))
-        outputs = keras.layers.Dense(
-            1, use_bias=False, kernel_initializer="zeros", name="probe"
-        )(inputs)
+        outputs = keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros", name="probe")(
+            inputs
+        )
         self.model = keras.Model(inputs, outputs)
         self.model.compile(
             optimizer=optimizer or keras.optimizers.SGD(learning_rate=0.5),

@@ -43,7 +43,9 @@ def main(argv: list[str]) -> int:
         results[backend] = (code, time.monotonic() - start)
     print("\n===== backend matrix =====")
     for backend, (code, seconds) in results.items():
-        print(f"{backend:<11} {'ok' if code == 0 else f'FAILED (exit {code})':<16} {seconds:6.0f} s")
+        print(
+            f"{backend:<11} {'ok' if code == 0 else f'FAILED (exit {code})':<16} {seconds:6.0f} s"
+        )
     return 0 if all(code == 0 for code, _ in results.values()) else 1
 
 

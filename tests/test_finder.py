@@ -96,7 +96,7 @@ def assert_same_state(before, after):
 def test_exponential_ladder_both_ends_constant_ratio():
     rates = ladder(1e-5, 1.0, 11, "exponential")
     assert rates[0] == 1e-5 and rates[-1] == 1.0
-    np.testing.assert_allclose(rates[1:] / rates[:-1], 10 ** 0.5, rtol=1e-12)
+    np.testing.assert_allclose(rates[1:] / rates[:-1], 10**0.5, rtol=1e-12)
     np.testing.assert_allclose(rates, 1e-5 * (1.0 / 1e-5) ** (np.arange(11) / 10), rtol=1e-12)
 
 
@@ -110,8 +110,9 @@ def test_linear_ladder_both_ends_even_steps():
 def test_applied_rate_is_the_ladder_at_every_step(mode):
     # The one-hot probe records the applied rate of each step in its own weight.
     probe = RateProbe(12)
-    finder = keras_lr.LRFinder(1e-3, 0.5, num_steps=12, mode=mode, restore=False,
-                               stop_on_divergence=False, verbose=0)
+    finder = keras_lr.LRFinder(
+        1e-3, 0.5, num_steps=12, mode=mode, restore=False, stop_on_divergence=False, verbose=0
+    )
     probe.fit([finder], epochs=3, steps_per_epoch=4)
     np.testing.assert_allclose(probe.rates(), ladder(1e-3, 0.5, 12, mode), rtol=2e-6)
     np.testing.assert_allclose(finder.history["lr"], ladder(1e-3, 0.5, 12, mode))
@@ -122,8 +123,9 @@ def test_ladder_starts_at_current_step_of_a_trained_optimizer():
     probe = RateProbe(16)
     probe.model.optimizer.learning_rate = 0.25
     probe.fit([], epochs=1, steps_per_epoch=4)
-    finder = keras_lr.LRFinder(1e-2, 1.0, num_steps=12, restore=False,
-                               stop_on_divergence=False, verbose=0)
+    finder = keras_lr.LRFinder(
+        1e-2, 1.0, num_steps=12, restore=False, stop_on_divergence=False, verbose=0
+    )
     probe.fit([finder], epochs=3, steps_per_epoch=4)
     np.testing.assert_allclose(probe.rates()[:4], 0.25, rtol=1e-7)
     np.testing.assert_allclose(probe.rates()[4:], ladder(1e-2, 1.0, 12, "exponential"), rtol=2e-6)
@@ -135,9 +137,17 @@ def test_ladder_starts_at_current_step_of_a_trained_optimizer():
 def test_history_loss_is_the_batch_loss_not_the_running_mean():
     model = weight_model()
     x = np.zeros((64, 3), "float32")
-    finder = keras_lr.find_lr(model, x, np.zeros((64, 1), "float32"), batch_size=8,
-                              min_lr=1e-3, max_lr=1.0, num_steps=20, verbose=0,
-                              stop_on_divergence=False)
+    finder = keras_lr.find_lr(
+        model,
+        x,
+        np.zeros((64, 1), "float32"),
+        batch_size=8,
+        min_lr=1e-3,
+        max_lr=1.0,
+        num_steps=20,
+        verbose=0,
+        stop_on_divergence=False,
+    )
     rates32 = ladder(1e-3, 1.0, 20, "exponential").astype(np.float32)
     expected = -np.concatenate([[0.0], np.cumsum(rates32[:-1], dtype=np.float64)])
     history = finder.history
@@ -151,9 +161,18 @@ def test_history_loss_is_the_batch_loss_not_the_running_mean():
 
 def test_smoothed_loss_is_bias_corrected_ema_of_batch_losses():
     model = weight_model()
-    finder = keras_lr.find_lr(model, np.zeros((64, 3), "float32"), np.zeros((64, 1), "float32"),
-                              batch_size=8, min_lr=1e-3, max_lr=1.0, num_steps=10,
-                              smoothing=0.9, verbose=0, stop_on_divergence=False)
+    finder = keras_lr.find_lr(
+        model,
+        np.zeros((64, 3), "float32"),
+        np.zeros((64, 1), "float32"),
+        batch_size=8,
+        min_lr=1e-3,
+        max_lr=1.0,
+        num_steps=10,
+        smoothing=0.9,
+        verbose=0,
+        stop_on_divergence=False,
+    )
     losses = finder.history["loss"].to_numpy()
     avg, expected = 0.0, []
     for k, loss in enumerate(losses):
@@ -170,8 +189,9 @@ def test_restore_after_normal_end_is_bit_for_bit():
     x, y = regression_data()
     model.fit(x, y, epochs=1, batch_size=32, verbose=0)
     before = state_of(model)
-    finder = keras_lr.find_lr(model, x, y, batch_size=16, min_lr=1e-5, max_lr=1e-2,
-                              num_steps=20, verbose=0)
+    finder = keras_lr.find_lr(
+        model, x, y, batch_size=16, min_lr=1e-5, max_lr=1e-2, num_steps=20, verbose=0
+    )
     assert len(finder.history) == 20 and finder.diverged_at is None
     assert_same_state(before, state_of(model))
 
@@ -218,14 +238,17 @@ def test_divergence_stops_early_cuts_the_curve_and_restores():
     x, y = regression_data()
     model.fit(x, y, epochs=1, verbose=0)
     before = state_of(model)
-    finder = keras_lr.find_lr(model, x, y, batch_size=16, min_lr=1e-4, max_lr=1e3,
-                              num_steps=100, verbose=0)
+    finder = keras_lr.find_lr(
+        model, x, y, batch_size=16, min_lr=1e-4, max_lr=1e3, num_steps=100, verbose=0
+    )
     assert finder.diverged_at is not None
     history = finder.history
     assert len(history) == finder.diverged_at + 1 < 100
     last = history["smoothed_loss"].iloc[-1]
     assert last > 4.0 * history["smoothed_loss"].iloc[:-1].min()
-    assert history["lr"].iloc[-1] == pytest.approx(ladder(1e-4, 1e3, 100, "exponential")[finder.diverged_at])
+    assert history["lr"].iloc[-1] == pytest.approx(
+        ladder(1e-4, 1e3, 100, "exponential")[finder.diverged_at]
+    )
     assert_same_state(before, state_of(model))
     # The suggestions read only the curve before the divergent step.
     assert all(rate < history["lr"].iloc[-1] for rate in finder.suggestions().values())
@@ -235,8 +258,16 @@ def test_nan_loss_stops_and_restores():
     model = weight_model(loss=nan_below_minus_half)
     model.optimizer.build(model.trainable_variables)
     before = state_of(model)
-    finder = keras_lr.find_lr(model, np.zeros((64, 3), "float32"), np.zeros((64, 1), "float32"),
-                              batch_size=8, min_lr=0.01, max_lr=1.0, num_steps=50, verbose=0)
+    finder = keras_lr.find_lr(
+        model,
+        np.zeros((64, 3), "float32"),
+        np.zeros((64, 1), "float32"),
+        batch_size=8,
+        min_lr=0.01,
+        max_lr=1.0,
+        num_steps=50,
+        verbose=0,
+    )
     assert finder.stop_reason == "the loss is not finite"
     assert np.isnan(finder.history["loss"].iloc[-1])
     assert np.isfinite(finder.history["loss"].iloc[:-1]).all()
@@ -289,9 +320,18 @@ def test_callback_as_context_manager_restores_when_fit_raises():
 def test_restore_false_keeps_training_but_puts_the_rate_back():
     model = weight_model()
     source = model.optimizer._learning_rate
-    keras_lr.find_lr(model, np.zeros((64, 3), "float32"), np.zeros((64, 1), "float32"),
-                     batch_size=8, min_lr=1e-3, max_lr=1e-1, num_steps=10, restore=False,
-                     verbose=0, stop_on_divergence=False)
+    keras_lr.find_lr(
+        model,
+        np.zeros((64, 3), "float32"),
+        np.zeros((64, 1), "float32"),
+        batch_size=8,
+        min_lr=1e-3,
+        max_lr=1e-1,
+        num_steps=10,
+        restore=False,
+        verbose=0,
+        stop_on_divergence=False,
+    )
     assert float(ops.convert_to_numpy(model.get_layer("scalar").w)) < 0
     assert int(ops.convert_to_numpy(model.optimizer.iterations)) == 10
     assert model.optimizer._learning_rate is source
@@ -302,13 +342,15 @@ def test_mixed_precision_loss_scale_optimizer_restores():
     keras.utils.set_random_seed(0)
     inputs = keras.Input((4,))
     model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Dense(8)(inputs)))
-    model.compile(optimizer=keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.01)),
-                  loss="mse")
+    model.compile(
+        optimizer=keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.01)), loss="mse"
+    )
     x, y = regression_data()
     model.fit(x, y, epochs=1, verbose=0)
     before = state_of(model)
-    finder = keras_lr.find_lr(model, x, y, batch_size=16, min_lr=1e-4, max_lr=1.0,
-                              num_steps=20, verbose=0)
+    finder = keras_lr.find_lr(
+        model, x, y, batch_size=16, min_lr=1e-4, max_lr=1.0, num_steps=20, verbose=0
+    )
     assert len(finder.history) > 2
     assert_same_state(before, state_of(model))
 
@@ -322,17 +364,31 @@ if MULTI_STEP_EXECUTION:
         model.optimizer.build(model.trainable_variables)
         before = state_of(model)
         with pytest.raises(ValueError, match="steps_per_execution=4"):
-            model.fit(x, y, batch_size=16, callbacks=[keras_lr.LRFinder(num_steps=8, verbose=0)],
-                      verbose=0)
+            model.fit(
+                x,
+                y,
+                batch_size=16,
+                callbacks=[keras_lr.LRFinder(num_steps=8, verbose=0)],
+                verbose=0,
+            )
         assert_same_state(before, state_of(model))
 
     def test_find_lr_runs_per_step_and_keeps_steps_per_execution():
         model = weight_model()
-        model.compile(optimizer=keras.optimizers.SGD(0.1), loss=identity_loss,
-                      steps_per_execution=4)
-        finder = keras_lr.find_lr(model, np.zeros((64, 3), "float32"), np.zeros((64, 1), "float32"),
-                                  batch_size=8, min_lr=1e-3, max_lr=1.0, num_steps=12,
-                                  verbose=0, stop_on_divergence=False)
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.1), loss=identity_loss, steps_per_execution=4
+        )
+        finder = keras_lr.find_lr(
+            model,
+            np.zeros((64, 3), "float32"),
+            np.zeros((64, 1), "float32"),
+            batch_size=8,
+            min_lr=1e-3,
+            max_lr=1.0,
+            num_steps=12,
+            verbose=0,
+            stop_on_divergence=False,
+        )
         rates32 = ladder(1e-3, 1.0, 12, "exponential").astype(np.float32)
         expected = -np.concatenate([[0.0], np.cumsum(rates32[:-1], dtype=np.float64)])
         np.testing.assert_allclose(finder.history["loss"], expected, rtol=1e-6, atol=1e-6)
@@ -353,7 +409,7 @@ def synthetic_curve(n=100):
 def test_suggestion_methods_on_a_known_curve():
     lrs, curve = synthetic_curve()
     steepest = _suggest.steepest(lrs, curve)
-    assert 10 ** -3.2 < steepest < 10 ** -2.8  # the inflection at 1e-3
+    assert 10**-3.2 < steepest < 10**-2.8  # the inflection at 1e-3
     assert _suggest.minimum(lrs, curve) == pytest.approx(lrs[np.argmin(curve)] / 10)
     valley = _suggest.valley(lrs, curve)
     assert 1e-5 < valley < lrs[np.argmin(curve)]
@@ -404,8 +460,9 @@ def test_default_suggestion_is_safe_on_least_squares_over_seeds():
         critical = 2.0 / np.linalg.eigvalsh(2.0 / n * x.T.astype(np.float64) @ x).max()
         model = keras.Sequential([keras.Input((d,)), keras.layers.Dense(1, use_bias=False)])
         model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
-        finder = keras_lr.find_lr(model, x, y, batch_size=32, min_lr=1e-5, max_lr=10.0,
-                                  num_steps=100, verbose=0)
+        finder = keras_lr.find_lr(
+            model, x, y, batch_size=32, min_lr=1e-5, max_lr=10.0, num_steps=100, verbose=0
+        )
         assert finder.diverged_at is not None
         assert critical / 100 < finder.suggestion() < critical / 2, seed
         assert critical / 100 < finder.suggestion("minimum") < critical, seed
@@ -436,7 +493,7 @@ def test_plot_marks_suggestions_and_returns_axes(tmp_path):
     finder = finished_finder()
     ax = finder.plot(skip_start=5, skip_end=2)
     assert ax.get_xscale() == "log"
-    window = finder.history.iloc[5:len(finder.history) - 2]
+    window = finder.history.iloc[5 : len(finder.history) - 2]
     smoothed = [line for line in ax.get_lines() if line.get_label() == "smoothed loss"][0]
     np.testing.assert_allclose(smoothed.get_xdata(), window["lr"])
     np.testing.assert_allclose(smoothed.get_ydata(), window["smoothed_loss"])
@@ -506,7 +563,7 @@ def endless(x, y, batch_size):
         k = 0
         while True:
             i = (k * batch_size) % (len(x) - batch_size + 1)
-            yield x[i:i + batch_size], y[i:i + batch_size]
+            yield x[i : i + batch_size], y[i : i + batch_size]
             k += 1
 
     return gen()
@@ -531,8 +588,9 @@ def test_each_data_kind_is_cycled_to_num_steps(kind):
         args = (endless(x, y, 16),)
     model.optimizer.build(model.trainable_variables)
     before = state_of(model)
-    finder = keras_lr.find_lr(model, *args, batch_size=16, min_lr=1e-5, max_lr=1e-1,
-                              num_steps=15, verbose=0)
+    finder = keras_lr.find_lr(
+        model, *args, batch_size=16, min_lr=1e-5, max_lr=1e-1, num_steps=15, verbose=0
+    )
     assert len(finder.history) == 15  # 6 batches per pass: cycled
     assert np.isfinite(finder.history["loss"]).all()
     assert_same_state(before, state_of(model))
@@ -614,6 +672,7 @@ if BACKEND == "tensorflow":
             """
         )
         env = dict(os.environ, KERAS_BACKEND="tensorflow")
-        result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                                text=True, timeout=300)
+        result = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+        )
         assert "MIRRORED_OK" in result.stdout, result.stderr[-3000:]

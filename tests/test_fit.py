@@ -87,7 +87,9 @@ def step_decay(initial, factor, spe, step_size=None, milestones=None):
     return rate
 
 
-def torch_one_cycle(max_lr, total, pct_start=0.3, div=25.0, final_div=1e4, anneal="cos", three=False):
+def torch_one_cycle(
+    max_lr, total, pct_start=0.3, div=25.0, final_div=1e4, anneal="cos", three=False
+):
     """PyTorch's `OneCycleLR.get_lr` (torch/optim/lr_scheduler.py), transcribed."""
     initial = max_lr / div
     minimum = initial / final_div
@@ -121,7 +123,9 @@ def polynomial(initial, max_steps, power, end):
 
 
 def cosine(max_lr, min_lr, total):
-    return lambda i: min_lr + (max_lr - min_lr) * (1 + math.cos(math.pi * min(i, total) / total)) / 2
+    return lambda i: (
+        min_lr + (max_lr - min_lr) * (1 + math.cos(math.pi * min(i, total) / total)) / 2
+    )
 
 
 def with_warmup(rate, warmup_steps, start_lr):
@@ -201,8 +205,12 @@ CASES = {
     ),
     "one_cycle_3phase_linear": (
         lambda: keras_lr.OneCycleLR(
-            max_lr=0.5, pct_start=0.25, anneal_strategy="linear", three_phase=True,
-            div_factor=10.0, final_div_factor=100.0,
+            max_lr=0.5,
+            pct_start=0.25,
+            anneal_strategy="linear",
+            three_phase=True,
+            div_factor=10.0,
+            final_div_factor=100.0,
         ),
         torch_one_cycle(0.5, TOTAL, 0.25, 10.0, 100.0, "linear", True),
     ),
@@ -263,8 +271,14 @@ ALL = pytest.mark.parametrize("case", sorted(CASES))
 # A handful covering per-step, per-epoch, table and fit-length schedules.
 SOME = pytest.mark.parametrize(
     "case",
-    ["cyclic_triangular2", "sgdr_fractional_mult", "step_decay_milestones", "one_cycle_2phase",
-     "lambda_step", "warmup_cosine"],
+    [
+        "cyclic_triangular2",
+        "sgdr_fractional_mult",
+        "step_decay_milestones",
+        "one_cycle_2phase",
+        "lambda_step",
+        "warmup_cosine",
+    ],
 )
 
 
@@ -356,7 +370,7 @@ def test_steps_per_execution_gives_the_same_per_step_rates(case, execution):
 def expected_two_fits(make, first_epochs):
     """Steps of the first fit follow its own length; later ones the second fit's."""
     first = preview(make(), steps=first_epochs * SPE, epochs=first_epochs)
-    second = preview(make())[first_epochs * SPE:]
+    second = preview(make())[first_epochs * SPE :]
     return np.concatenate([first, second])
 
 
@@ -634,6 +648,7 @@ def test_keras_keeps_async_dispatch_with_the_callbacks():
     callbacks = [keras_lr.CyclicLR(0.1, 0.5, 3), keras_lr.ReduceLROnPlateau(monitor="loss")]
     callback_list = CallbackList(callbacks, model=probe.model)
     assert callback_list._async_train is IS_THREAD_SAFE
+
     # Control: a callback with a batch hook switches it off.
     class PerBatch(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):

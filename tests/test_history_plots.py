@@ -285,7 +285,10 @@ def test_million_step_history_builds_fast(steps_per_epoch):
     epochs = 1_000_000 // steps_per_epoch
     records = [
         _history.EpochRecord(
-            e, e * steps_per_epoch, (e + 1) * steps_per_epoch, schedule,
+            e,
+            e * steps_per_epoch,
+            (e + 1) * steps_per_epoch,
+            schedule,
             {"loss": 1.0 / (e + 1), "learning_rate": 0.0},
         )
         for e in range(epochs)

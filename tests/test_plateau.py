@@ -113,7 +113,9 @@ SCENARIOS = {
 
 ALONE = [(name, "keras_lr") for name in sorted(SCENARIOS)] + [
     # The reference: Keras's own callback on the same tables (it has no "rel").
-    (name, "keras") for name in sorted(SCENARIOS) if SCENARIOS[name][1] is not None
+    (name, "keras")
+    for name in sorted(SCENARIOS)
+    if SCENARIOS[name][1] is not None
 ]
 
 
@@ -134,7 +136,12 @@ def test_alone_reduces_a_float_rate_like_keras(name, impl):
         # "acc" in the name: maximise.
         ("val_fake_acc", "auto", [0.1, 0.2, 0.3, 0.25, 0.4, 0.5], [0.5, 0.5, 0.5, 0.5, 0.25, 0.25]),
         # Anything else: minimise.
-        ("val_fake", "auto", [0.1, 0.2, 0.3, 0.25, 0.4, 0.5], [0.5, 0.5, 0.25, 0.125, 0.0625, 0.03125]),
+        (
+            "val_fake",
+            "auto",
+            [0.1, 0.2, 0.3, 0.25, 0.4, 0.5],
+            [0.5, 0.5, 0.25, 0.125, 0.0625, 0.03125],
+        ),
         ("val_loss", "auto", [1.0, 0.9, 0.8, 0.85, 0.7, 0.6], [0.5, 0.5, 0.5, 0.5, 0.25, 0.25]),
     ],
 )
@@ -260,8 +267,9 @@ def test_composed_min_lr_bounds_the_reduction(order):
     assert len(reductions) == 1
     np.testing.assert_allclose(scales[3:], 0.2 / cosine(12), rtol=1e-12)
     applied = probe.rates()
-    assert_rates(applied, np.array([base(i) for i in range(TOTAL)]) * np.repeat(scales, SPE),
-                 atol=F32_ATOL)
+    assert_rates(
+        applied, np.array([base(i) for i in range(TOTAL)]) * np.repeat(scales, SPE), atol=F32_ATOL
+    )
     assert applied[12] == pytest.approx(0.2, rel=1e-6)
     assert plateau.history["epoch"].tolist() == [2]
 
@@ -296,7 +304,10 @@ def test_wraps_a_keras_learning_rate_schedule_in_scaled():
     builtin = keras.optimizers.schedules.ExponentialDecay(0.5, decay_steps=4, decay_rate=0.5)
     plateau = keras_lr.ReduceLROnPlateau(monitor="val_fake", factor=0.5, patience=1, min_delta=0.0)
     probe, _ = run(
-        [Inject(METRICS), plateau], EPOCHS, SPE, optimizer=keras.optimizers.SGD(learning_rate=builtin)
+        [Inject(METRICS), plateau],
+        EPOCHS,
+        SPE,
+        optimizer=keras.optimizers.SGD(learning_rate=builtin),
     )
     source = probe.model.optimizer._learning_rate
     assert type(source) is S.Scaled

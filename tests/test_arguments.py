@@ -1,0 +1,814 @@
+"""Every bad argument of every public constructor, and config round trips.
+
+Each bad argument must raise `ValueError` (bad value) or `TypeError` (bad
+type) with the one message form of the package: the argument named in
+backticks and the value received, "Argument `step_size` must be a positive
+integer. Received: step_size=0".
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import re
+
+import keras
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import keras_lr
+from keras_lr import _callbacks
+from keras_lr import schedules as S
+
+NAN, INF = float("nan"), float("inf")
+
+# Bad values by kind of argument: (value, exception, how the message shows it).
+POSITIVE_FLOAT = [
+    (0, ValueError, "0"),
+    (0.0, ValueError, "0.0"),
+    (-0.5, ValueError, "-0.5"),
+    (NAN, ValueError, "nan"),
+    (INF, ValueError, "inf"),
+    ("0.1", TypeError, "'0.1'"),
+    (True, TypeError, "True"),
+    (None, TypeError, "None"),
+    ([0.1], TypeError, "[0.1]"),
+]
+NONNEGATIVE_FLOAT = [
+    (-1e-3, ValueError, "-0.001"),
+    (-INF, ValueError, "-inf"),
+    (NAN, ValueError, "nan"),
+    ("0", TypeError, "'0'"),
+    (False, TypeError, "False"),
+    (None, TypeError, "None"),
+]
+POSITIVE_INT = [
+    (0, ValueError, "0"),
+    (-3, ValueError, "-3"),
+    (2.5, TypeError, "2.5"),
+    (4.0, TypeError, "4.0"),
+    (True, TypeError, "True"),
+    ("4", TypeError, "'4'"),
+    (None, TypeError, "None"),
+]
+OPTIONAL_POSITIVE_INT = [case for case in POSITIVE_INT if case[0] is not None]
+NONNEGATIVE_INT = [
+    (-1, ValueError, "-1"),
+    (1.5, TypeError, "1.5"),
+    (True, TypeError, "True"),
+    ("2", TypeError, "'2'"),
+]
+UNIT_INTERVAL_OPEN_LOW = [  # (0, 1]
+    (0, ValueError, "0"),
+    (-0.5, ValueError, "-0.5"),
+    (1.5, ValueError, "1.5"),
+    (1.0000001, ValueError, "1.0000001"),
+    (NAN, ValueError, "nan"),
+    ("0.5", TypeError, "'0.5'"),
+    (None, TypeError, "None"),
+]
+OPEN_UNIT_INTERVAL = [  # (0, 1)
+    (0.0, ValueError, "0.0"),
+    (1, ValueError, "1"),
+    (1.0, ValueError, "1.0"),
+    (1.5, ValueError, "1.5"),
+    (-0.1, ValueError, "-0.1"),
+    (NAN, ValueError, "nan"),
+    ("0.5", TypeError, "'0.5'"),
+]
+MULT_FACTOR = [
+    (0.5, ValueError, "0.5"),
+    (0.999, ValueError, "0.999"),
+    (0, ValueError, "0"),
+    (-2.0, ValueError, "-2.0"),
+    (NAN, ValueError, "nan"),
+    (INF, ValueError, "inf"),
+    ("2", TypeError, "'2'"),
+    (None, TypeError, "None"),
+]
+CYCLIC_MODE = [
+    ("bogus", ValueError, "'bogus'"),
+    ("Triangular", ValueError, "'Triangular'"),
+    ("", ValueError, "''"),
+    (1, TypeError, "1"),
+    (None, TypeError, "None"),
+]
+SCALE_MODE = [
+    ("cycles", ValueError, "'cycles'"),
+    ("iteration", ValueError, "'iteration'"),
+    (0, TypeError, "0"),
+]
+ANNEAL = [
+    ("cosine", ValueError, "'cosine'"),
+    ("exp", ValueError, "'exp'"),
+    (None, TypeError, "None"),
+]
+BOOL = [
+    (1, TypeError, "1"),
+    ("True", TypeError, "'True'"),
+    (None, TypeError, "None"),
+    (0, TypeError, "0"),
+]
+NOT_CALLABLE = [
+    (3, TypeError, "3"),
+    ("lambda i: 0.1", TypeError, "'lambda i: 0.1'"),
+    (0.1, TypeError, "0.1"),
+]
+MILESTONES = [
+    ([3, 2], ValueError, "[3, 2]"),
+    ([2, 2], ValueError, "[2, 2]"),
+    ([0, 3], ValueError, "[0, 3]"),
+    ([-1], ValueError, "[-1]"),
+    ([], ValueError, "[]"),
+    ([1, 2.5], TypeError, "2.5"),
+    ([1, True], TypeError, "True"),
+    ("12", TypeError, "'12'"),
+    (5, TypeError, "5"),
+]
+WARMUP = {
+    "warmup_steps": NONNEGATIVE_INT + [(None, TypeError, "None")],
+    "warmup_start_lr": NONNEGATIVE_FLOAT,
+}
+
+# Valid arguments of each constructor and the kind of each argument.
+CONSTRUCTORS = {
+    S.Constant: ({"learning_rate": 0.1}, {"learning_rate": NONNEGATIVE_FLOAT}),
+    S.Linear: (
+        {"start_lr": 0.0, "end_lr": 0.1, "steps": 10},
+        {"start_lr": NONNEGATIVE_FLOAT, "end_lr": NONNEGATIVE_FLOAT, "steps": POSITIVE_INT},
+    ),
+    S.Cosine: (
+        {"max_lr": 0.1, "min_lr": 0.0, "total_steps": 10},
+        {"max_lr": POSITIVE_FLOAT, "min_lr": NONNEGATIVE_FLOAT, "total_steps": POSITIVE_INT},
+    ),
+    S.Polynomial: (
+        {"initial_lr": 0.1, "max_steps": 10, "power": 1.0, "end_lr": 0.0},
+        {
+            "initial_lr": POSITIVE_FLOAT,
+            "max_steps": POSITIVE_INT,
+            "power": POSITIVE_FLOAT,
+            "end_lr": NONNEGATIVE_FLOAT,
+        },
+    ),
+    S.Exponential: (
+        {"initial_lr": 0.1, "gamma": 0.9},
+        {"initial_lr": POSITIVE_FLOAT, "gamma": UNIT_INTERVAL_OPEN_LOW},
+    ),
+    S.Staircase: (
+        {"initial_lr": 0.1, "decay_factor": 0.5, "step_size": 10},
+        {
+            "initial_lr": POSITIVE_FLOAT,
+            "decay_factor": UNIT_INTERVAL_OPEN_LOW,
+            "step_size": POSITIVE_INT,
+            "milestones": MILESTONES,
+        },
+    ),
+    S.Cyclic: (
+        {"base_lr": 0.001, "max_lr": 0.006, "step_size": 4},
+        {
+            "base_lr": NONNEGATIVE_FLOAT,
+            "max_lr": POSITIVE_FLOAT,
+            "step_size": POSITIVE_INT,
+            "mode": CYCLIC_MODE,
+            "gamma": UNIT_INTERVAL_OPEN_LOW,
+            "scale_fn": NOT_CALLABLE,
+            "scale_mode": SCALE_MODE,
+            "step_size_down": OPTIONAL_POSITIVE_INT,
+        },
+    ),
+    S.CosineRestarts: (
+        {"min_lr": 0.0, "max_lr": 0.1},
+        {
+            "min_lr": NONNEGATIVE_FLOAT,
+            "max_lr": POSITIVE_FLOAT,
+            "cycle_length": POSITIVE_INT,
+            "mult_factor": MULT_FACTOR,
+            "lr_decay": UNIT_INTERVAL_OPEN_LOW,
+            "steps_per_unit": POSITIVE_INT,
+        },
+    ),
+    S.OneCycle: (
+        {"max_lr": 0.1, "total_steps": 100},
+        {
+            "max_lr": POSITIVE_FLOAT,
+            "total_steps": POSITIVE_INT,
+            "pct_start": OPEN_UNIT_INTERVAL,
+            "div_factor": POSITIVE_FLOAT,
+            "final_div_factor": POSITIVE_FLOAT,
+            "anneal_strategy": ANNEAL,
+            "three_phase": BOOL,
+        },
+    ),
+    S.PerEpoch: (
+        {"schedule": S.Constant(0.1), "steps_per_epoch": 5},
+        {"steps_per_epoch": POSITIVE_INT},
+    ),
+    S.Scaled: ({"schedule": S.Constant(0.1), "scale": 0.5}, {"scale": POSITIVE_FLOAT}),
+    keras_lr.ScheduleCallback: ({"schedule": S.Constant(0.1)}, dict(WARMUP)),
+    keras_lr.CyclicLR: (
+        {"base_lr": 0.001, "max_lr": 0.006, "step_size": 4},
+        {
+            "base_lr": NONNEGATIVE_FLOAT,
+            "max_lr": POSITIVE_FLOAT,
+            "step_size": POSITIVE_INT,
+            "mode": CYCLIC_MODE,
+            "gamma": UNIT_INTERVAL_OPEN_LOW,
+            "scale_fn": NOT_CALLABLE,
+            "scale_mode": SCALE_MODE,
+            "step_size_down": OPTIONAL_POSITIVE_INT,
+            **WARMUP,
+        },
+    ),
+    keras_lr.SGDRScheduler: (
+        {"min_lr": 0.0, "max_lr": 0.1},
+        {
+            "min_lr": NONNEGATIVE_FLOAT,
+            "max_lr": POSITIVE_FLOAT,
+            "steps_per_epoch": OPTIONAL_POSITIVE_INT,
+            "lr_decay": UNIT_INTERVAL_OPEN_LOW,
+            "cycle_length": POSITIVE_INT,
+            "mult_factor": MULT_FACTOR,
+            **WARMUP,
+        },
+    ),
+    keras_lr.StepDecay: (
+        {"initial_lr": 0.1},
+        {
+            "initial_lr": POSITIVE_FLOAT,
+            "decay_factor": UNIT_INTERVAL_OPEN_LOW,
+            "step_size": POSITIVE_INT,
+            "milestones": MILESTONES,
+            "steps_per_epoch": OPTIONAL_POSITIVE_INT,
+            **WARMUP,
+        },
+    ),
+    keras_lr.OneCycleLR: (
+        {"max_lr": 0.1},
+        {
+            "max_lr": POSITIVE_FLOAT,
+            "total_steps": OPTIONAL_POSITIVE_INT,
+            "pct_start": OPEN_UNIT_INTERVAL,
+            "div_factor": POSITIVE_FLOAT,
+            "final_div_factor": POSITIVE_FLOAT,
+            "anneal_strategy": ANNEAL,
+            "three_phase": BOOL,
+            **WARMUP,
+        },
+    ),
+    keras_lr.PolynomialDecay: (
+        {"initial_lr": 0.1, "max_steps": 10},
+        {
+            "initial_lr": POSITIVE_FLOAT,
+            "max_steps": POSITIVE_INT,
+            "power": POSITIVE_FLOAT,
+            "end_lr": NONNEGATIVE_FLOAT,
+            **WARMUP,
+        },
+    ),
+    keras_lr.ExponentialDecay: (
+        {"initial_lr": 0.1, "gamma": 0.9},
+        {
+            "initial_lr": POSITIVE_FLOAT,
+            "gamma": UNIT_INTERVAL_OPEN_LOW,
+            "steps_per_epoch": OPTIONAL_POSITIVE_INT,
+            **WARMUP,
+        },
+    ),
+    keras_lr.CosineAnnealing: (
+        {"max_lr": 0.1},
+        {
+            "max_lr": POSITIVE_FLOAT,
+            "min_lr": NONNEGATIVE_FLOAT,
+            "total_steps": OPTIONAL_POSITIVE_INT,
+            **WARMUP,
+        },
+    ),
+    keras_lr.LambdaSchedule: (
+        {"fn": lambda i: 0.1},
+        {
+            "fn": NOT_CALLABLE + [(None, TypeError, "None")],
+            "unit": [
+                ("batch", ValueError, "'batch'"),
+                ("epochs", ValueError, "'epochs'"),
+                (1, TypeError, "1"),
+            ],
+            "steps_per_epoch": OPTIONAL_POSITIVE_INT,
+            **WARMUP,
+        },
+    ),
+    keras_lr.ReduceLROnPlateau: (
+        {},
+        {
+            "monitor": [(3, TypeError, "3"), (None, TypeError, "None")],
+            "factor": OPEN_UNIT_INTERVAL + [(2, ValueError, "2")],
+            "patience": NONNEGATIVE_INT,
+            "mode": [
+                ("minimum", ValueError, "'minimum'"),
+                ("auto ", ValueError, "'auto '"),
+                (0, TypeError, "0"),
+            ],
+            "min_delta": NONNEGATIVE_FLOAT,
+            "threshold_mode": [("pct", ValueError, "'pct'"), (None, TypeError, "None")],
+            "cooldown": NONNEGATIVE_INT,
+            "min_lr": NONNEGATIVE_FLOAT,
+            "verbose": [(-1, ValueError, "-1"), ("1", TypeError, "'1'")],
+        },
+    ),
+}
+
+CALLBACKS = [ctor for ctor in CONSTRUCTORS if issubclass(ctor, keras.callbacks.Callback)]
+
+
+def single_argument_cases():
+    for ctor, (valid, kinds) in CONSTRUCTORS.items():
+        for name, bad_values in kinds.items():
+            for value, error, shown in bad_values:
+                yield pytest.param(
+                    ctor,
+                    {**valid, name: value},
+                    error,
+                    name,
+                    f"{name}={shown}",
+                    id=f"{ctor.__name__}-{name}={shown}",
+                )
+
+
+def expect(ctor, kwargs, error, name, shown, case_id=None):
+    return pytest.param(ctor, kwargs, error, name, shown, id=case_id or f"{ctor.__name__}-{shown}")
+
+
+def relation_cases():
+    cyclic = {"base_lr": 0.01, "max_lr": 0.006, "step_size": 4}
+    for ctor in (S.Cyclic, keras_lr.CyclicLR):
+        yield expect(ctor, cyclic, ValueError, "base_lr", "base_lr=0.01, max_lr=0.006")
+    for ctor in (S.Cosine, keras_lr.CosineAnnealing):
+        yield expect(
+            ctor, {"max_lr": 0.1, "min_lr": 0.2}, ValueError, "min_lr", "min_lr=0.2, max_lr=0.1"
+        )
+    for ctor in (S.CosineRestarts, keras_lr.SGDRScheduler):
+        yield expect(
+            ctor, {"min_lr": 0.2, "max_lr": 0.1}, ValueError, "min_lr", "min_lr=0.2, max_lr=0.1"
+        )
+    for ctor, valid in (
+        (S.OneCycle, {"max_lr": 0.1, "total_steps": 100}),
+        (keras_lr.OneCycleLR, {"max_lr": 0.1}),
+    ):
+        for pct in (0.5, 0.6):
+            yield expect(
+                ctor,
+                {**valid, "three_phase": True, "pct_start": pct},
+                ValueError,
+                "pct_start",
+                f"pct_start={pct}",
+                case_id=f"{ctor.__name__}-3phase-{pct}",
+            )
+    yield expect(keras_lr.ReduceLROnPlateau, {"monitor": ""}, ValueError, "monitor", "monitor=''")
+    keras_cosine = keras.optimizers.schedules.CosineDecay(0.1, 10)
+    for bad in (None, 0.1, keras_cosine, "cosine"):
+        yield expect(
+            keras_lr.ScheduleCallback,
+            {"schedule": bad},
+            TypeError,
+            "schedule",
+            f"schedule={bad!r}",
+            case_id=f"ScheduleCallback-schedule={type(bad).__name__}",
+        )
+        yield expect(
+            S.PerEpoch,
+            {"schedule": bad, "steps_per_epoch": 2},
+            TypeError,
+            "schedule",
+            f"schedule={bad!r}",
+            case_id=f"PerEpoch-schedule={type(bad).__name__}",
+        )
+    for bad in (None, 0.1, "cosine", lambda i: 0.1):
+        yield expect(
+            S.Scaled,
+            {"schedule": bad},
+            TypeError,
+            "schedule",
+            f"schedule={bad!r}",
+            case_id=f"Scaled-schedule={type(bad).__name__}",
+        )
+    one = S.Constant(0.1)
+    join_cases = [
+        (
+            {"schedules": [one, 0.1], "boundaries": [5]},
+            TypeError,
+            "schedules",
+            "schedules=[Constant(learning_rate=0.1), 0.1]",
+        ),
+        (
+            {"schedules": [one, keras_cosine], "boundaries": [5]},
+            TypeError,
+            "schedules",
+            "CosineDecay",
+        ),
+        ({"schedules": [], "boundaries": []}, ValueError, "schedules", "schedules=[]"),
+        ({"schedules": [one, one], "boundaries": []}, ValueError, "boundaries", "boundaries=[]"),
+        ({"schedules": [one], "boundaries": [3]}, ValueError, "boundaries", "boundaries=[3]"),
+        (
+            {"schedules": [one] * 3, "boundaries": [5, 3]},
+            ValueError,
+            "boundaries",
+            "boundaries=[5, 3]",
+        ),
+        ({"schedules": [one] * 2, "boundaries": [0]}, ValueError, "boundaries", "boundaries=[0]"),
+        ({"schedules": [one] * 2, "boundaries": [2.5]}, TypeError, "boundaries", "boundaries=2.5"),
+    ]
+    for i, (kwargs, error, name, shown) in enumerate(join_cases):
+        yield expect(S.Join, kwargs, error, name, shown, case_id=f"Join-{i}-{shown}")
+    for value, error, shown in NONNEGATIVE_INT + [(None, TypeError, "None")]:
+        yield expect(
+            S.Table, {"values": [0.1], "offset": value}, error, "offset", f"offset={shown}"
+        )
+
+
+# The value of a bad entry may show as NumPy 2 writes it: np.float64(-0.5).
+@pytest.mark.parametrize(
+    "values, error, pattern",
+    [
+        ([], ValueError, r"`values`.*shape \(0,\)"),
+        ([[0.1, 0.2]], ValueError, r"`values`.*shape \(1, 2\)"),
+        ([0.1, -0.5], ValueError, r"`values`.*values\[1\]=(np\.float64\()?-0\.5\b"),
+        ([0.1, NAN], ValueError, r"`values`.*values\[1\]=(np\.float64\()?nan\b"),
+        ([INF], ValueError, r"`values`.*values\[0\]=(np\.float64\()?inf\b"),
+        (["a", "b"], TypeError, r"`values`.*\['a', 'b'\]"),
+        (None, TypeError, r"`values`.*values=None"),
+    ],
+)
+def test_table_bad_values(values, error, pattern):
+    with pytest.raises(error, match=pattern) as info:
+        S.Table(values)
+    assert type(info.value) is error
+
+
+@pytest.mark.parametrize(
+    "ctor, kwargs, error, name, shown", [*single_argument_cases(), *relation_cases()]
+)
+def test_bad_argument_is_named_with_the_value_received(ctor, kwargs, error, name, shown):
+    pattern = rf"`{name}`.*{re.escape(shown)}(?![\w.])"
+    with pytest.raises(error, match=pattern) as info:
+        ctor(**kwargs)
+    assert type(info.value) is error
+
+
+def test_every_public_constructor_has_bad_argument_cases():
+    schedule_classes = {
+        getattr(S, name)
+        for name in S.__all__
+        if isinstance(getattr(S, name), type) and getattr(S, name) is not S.Schedule
+    }
+    # The callbacks of `keras_lr._callbacks` (the range test has its own tests).
+    callbacks = {getattr(keras_lr, name) for name in _callbacks.__all__}
+    covered = set(CONSTRUCTORS) | {S.Join, S.Table}
+    assert (schedule_classes | callbacks) <= covered
+
+
+def test_every_checked_argument_is_a_real_parameter():
+    for ctor, (valid, kinds) in CONSTRUCTORS.items():
+        params = set(inspect.signature(ctor).parameters) - {"kwargs"}
+        if issubclass(ctor, keras_lr.ScheduleCallback):
+            params |= {"warmup_steps", "warmup_start_lr"}
+        assert set(valid) | set(kinds) <= params, ctor.__name__
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, shown",
+    [
+        ({"warmup_steps": -1}, ValueError, "warmup_steps=-1"),
+        ({"warmup_steps": 2.5}, TypeError, "warmup_steps=2.5"),
+        ({"warmup_steps": True}, TypeError, "warmup_steps=True"),
+        ({"warmup_steps": 3, "start_lr": -0.1}, ValueError, "start_lr=-0.1"),
+        ({"warmup_steps": 3, "start_lr": NAN}, ValueError, "start_lr=nan"),
+        ({"warmup_steps": 3, "start_lr": "0"}, TypeError, "start_lr='0'"),
+    ],
+    ids=lambda p: str(p) if isinstance(p, dict) else None,
+)
+def test_warmup_bad_arguments(kwargs, error, shown):
+    name = shown.split("=")[0]
+    with pytest.raises(error, match=rf"`{name}`.*{re.escape(shown)}(?![\w.])"):
+        S.warmup(S.Constant(0.1), **kwargs)
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [0.1, None, keras.optimizers.schedules.CosineDecay(0.1, 10)],
+    ids=["float", "None", "keras-CosineDecay"],
+)
+def test_warmup_of_a_non_keras_lr_schedule_is_a_type_error(schedule):
+    with pytest.raises(TypeError, match=r"`schedule`.*schedule="):
+        S.warmup(schedule, 5)
+
+
+@pytest.mark.parametrize(
+    "schedule, error, shown",
+    [
+        ("cosine", TypeError, "schedule='cosine'"),
+        (NAN, ValueError, "schedule=nan"),
+        (None, TypeError, "schedule=None"),
+    ],
+)
+def test_evaluate_bad_schedule(schedule, error, shown):
+    with pytest.raises(error, match=rf"`schedule`.*{re.escape(shown)}"):
+        S.evaluate(schedule, 3)
+
+
+@pytest.mark.parametrize(
+    "kwargs, shown",
+    [
+        ({"steps_per_epoch": 0, "epochs": 2}, "steps_per_epoch=0"),
+        ({"steps_per_epoch": 2, "epochs": -1}, "epochs=-1"),
+        ({"steps_per_epoch": 2.0, "epochs": 2}, "steps_per_epoch=2.0"),
+    ],
+)
+def test_preview_bad_fit_info(kwargs, shown):
+    error = TypeError if isinstance(kwargs["steps_per_epoch"], float) else ValueError
+    with pytest.raises(error, match=rf"`{shown.split('=')[0]}`.*{re.escape(shown)}"):
+        keras_lr.CyclicLR(0.1, 1.0, 4).schedule(10, **kwargs)
+
+
+def test_preview_without_the_fit_info_it_needs_names_what_is_missing():
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        keras_lr.StepDecay(0.1).schedule(10)
+    with pytest.raises(ValueError, match="total_steps"):
+        keras_lr.OneCycleLR(0.1).schedule(10)
+    with pytest.raises(ValueError, match="`steps`"):
+        keras_lr.CyclicLR(0.1, 1.0, 4).schedule()
+    with pytest.raises(ValueError, match="`warmup_steps`.*warmup_steps=50"):
+        keras_lr.CosineAnnealing(0.1, warmup_steps=50).schedule(10, steps_per_epoch=5, epochs=10)
+
+
+def test_lambda_schedule_bad_rates_are_reported_at_the_step():
+    cb = keras_lr.LambdaSchedule(lambda i: 1.0 - 0.25 * i)
+    with pytest.raises(ValueError, match=r"`fn`.*fn\(5\)=(np\.float64\()?-0\.25"):
+        cb.schedule(20)
+    cb = keras_lr.LambdaSchedule(lambda i: math.nan if i == 3 else 0.1)
+    with pytest.raises(ValueError, match=r"`fn`.*fn\(3\)=(np\.float64\()?nan"):
+        cb.schedule(5)
+
+
+# --------------------------------------------------------------------------
+# get_config round trips
+# --------------------------------------------------------------------------
+
+
+def inverse_cycle(cycle):
+    return 1.0 / cycle
+
+
+def tenth_per_step(i):
+    return 0.1 / (1 + i)
+
+
+CALLBACK_INSTANCES = {
+    "CyclicLR": lambda: keras_lr.CyclicLR(
+        base_lr=0.1,
+        max_lr=1.0,
+        step_size=3,
+        mode="exp_range",
+        gamma=0.99,
+        step_size_down=5,
+        warmup_steps=4,
+        warmup_start_lr=0.01,
+    ),
+    "CyclicLR-scale_fn": lambda: keras_lr.CyclicLR(
+        0.1, 1.0, 4, scale_fn=inverse_cycle, scale_mode="cycle"
+    ),
+    "SGDRScheduler": lambda: keras_lr.SGDRScheduler(
+        0.001, 0.1, steps_per_epoch=3, lr_decay=0.9, cycle_length=2, mult_factor=1.5
+    ),
+    "SGDRScheduler-from-fit": lambda: keras_lr.SGDRScheduler(0.0, 0.1, cycle_length=1),
+    "StepDecay": lambda: keras_lr.StepDecay(0.1, 0.5, step_size=2),
+    "StepDecay-milestones": lambda: keras_lr.StepDecay(
+        0.1, 0.1, milestones=[2, 5], steps_per_epoch=4, warmup_steps=2
+    ),
+    "OneCycleLR": lambda: keras_lr.OneCycleLR(
+        0.1, total_steps=40, three_phase=True, anneal_strategy="linear", pct_start=0.2
+    ),
+    "OneCycleLR-from-fit": lambda: keras_lr.OneCycleLR(0.1, warmup_steps=5),
+    "PolynomialDecay": lambda: keras_lr.PolynomialDecay(
+        0.1, 30, power=2.0, end_lr=0.001, warmup_steps=5
+    ),
+    "ExponentialDecay": lambda: keras_lr.ExponentialDecay(0.1, 0.8),
+    "ExponentialDecay-spe": lambda: keras_lr.ExponentialDecay(0.1, 0.8, steps_per_epoch=2),
+    "CosineAnnealing": lambda: keras_lr.CosineAnnealing(0.1, 0.001, total_steps=30),
+    "CosineAnnealing-from-fit": lambda: keras_lr.CosineAnnealing(0.1, warmup_steps=3),
+    "LambdaSchedule": lambda: keras_lr.LambdaSchedule(tenth_per_step),
+    "LambdaSchedule-epoch": lambda: keras_lr.LambdaSchedule(
+        tenth_per_step, unit="epoch", steps_per_epoch=3
+    ),
+    "ScheduleCallback": lambda: keras_lr.ScheduleCallback(
+        S.Join([S.Constant(0.1), S.Cyclic(0.01, 0.1, 3)], [4]), warmup_steps=3
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CALLBACK_INSTANCES))
+def test_callback_config_round_trip_previews_the_same_rates(name):
+    cb = CALLBACK_INSTANCES[name]()
+    config = cb.get_config()
+    rebuilt = type(cb).from_config(config)
+    assert type(rebuilt) is type(cb)
+    assert rebuilt.get_config() == config
+    # get_config returns exactly the constructor arguments.
+    params = set(inspect.signature(type(cb)).parameters) - {"kwargs"}
+    if type(cb) is not keras_lr.ScheduleCallback:
+        params |= {"warmup_steps", "warmup_start_lr"}
+    assert set(config) == params
+    expected = cb.schedule(50, steps_per_epoch=5, epochs=10)
+    assert len(np.unique(expected)) > 1
+    np.testing.assert_array_equal(rebuilt.schedule(50, steps_per_epoch=5, epochs=10), expected)
+    # A different fit changes what the callbacks that read it preview, alike.
+    np.testing.assert_array_equal(
+        rebuilt.schedule(60, steps_per_epoch=6, epochs=10),
+        cb.schedule(60, steps_per_epoch=6, epochs=10),
+    )
+
+
+def test_callback_config_keeps_the_values_passed():
+    config = CALLBACK_INSTANCES["CyclicLR"]().get_config()
+    assert config["step_size"] == 3 and config["step_size_down"] == 5
+    assert config["mode"] == "exp_range" and config["warmup_steps"] == 4
+    assert CALLBACK_INSTANCES["CyclicLR-scale_fn"]().get_config()["scale_fn"] is inverse_cycle
+    assert CALLBACK_INSTANCES["StepDecay-milestones"]().get_config()["milestones"] == [2, 5]
+
+
+def test_reduce_lr_on_plateau_config_round_trip():
+    cb = keras_lr.ReduceLROnPlateau(
+        monitor="loss",
+        factor=0.5,
+        patience=2,
+        mode="min",
+        min_delta=0.01,
+        threshold_mode="abs",
+        cooldown=1,
+        min_lr=1e-4,
+        verbose=1,
+    )
+    config = cb.get_config()
+    assert set(config) == set(inspect.signature(keras_lr.ReduceLROnPlateau).parameters)
+    rebuilt = keras_lr.ReduceLROnPlateau.from_config(config)
+    assert rebuilt.get_config() == config
+    assert (rebuilt.factor, rebuilt.patience, rebuilt.threshold_mode) == (0.5, 2, "abs")
+    assert config != keras_lr.ReduceLROnPlateau().get_config()
+
+
+# --------------------------------------------------------------------------
+# Random valid arguments never crash
+# --------------------------------------------------------------------------
+
+lr = st.floats(1e-5, 1.0)
+fraction = st.floats(0.0, 1.0)
+warmup_kwargs = st.fixed_dictionaries(
+    {"warmup_steps": st.integers(0, 49), "warmup_start_lr": st.floats(0.0, 1.0)}
+)
+
+
+@st.composite
+def cyclic_lr(draw):
+    base = draw(lr)
+    return keras_lr.CyclicLR(
+        base,
+        base + draw(lr),
+        draw(st.integers(1, 60)),
+        mode=draw(st.sampled_from(["triangular", "triangular2", "exp_range"])),
+        gamma=draw(st.floats(0.5, 1.0, exclude_min=True)),
+        step_size_down=draw(st.one_of(st.none(), st.integers(1, 60))),
+        **draw(warmup_kwargs),
+    )
+
+
+@st.composite
+def sgdr(draw):
+    peak = draw(lr)
+    return keras_lr.SGDRScheduler(
+        peak * draw(fraction),
+        peak,
+        steps_per_epoch=draw(st.one_of(st.none(), st.integers(1, 20))),
+        lr_decay=draw(st.floats(0.01, 1.0)),
+        cycle_length=draw(st.integers(1, 20)),
+        mult_factor=draw(st.one_of(st.just(1.0), st.floats(1.01, 4.0))),
+        **draw(warmup_kwargs),
+    )
+
+
+@st.composite
+def step_decay(draw):
+    milestones = draw(
+        st.one_of(
+            st.none(), st.lists(st.integers(1, 30), min_size=1, max_size=5, unique=True).map(sorted)
+        )
+    )
+    return keras_lr.StepDecay(
+        draw(lr),
+        draw(st.floats(0.01, 1.0)),
+        draw(st.integers(1, 20)),
+        milestones,
+        steps_per_epoch=draw(st.one_of(st.none(), st.integers(1, 20))),
+        **draw(warmup_kwargs),
+    )
+
+
+@st.composite
+def one_cycle(draw):
+    three_phase = draw(st.booleans())
+    return keras_lr.OneCycleLR(
+        draw(lr),
+        total_steps=draw(st.one_of(st.none(), st.integers(1, 200))),
+        pct_start=draw(st.floats(0.01, 0.49 if three_phase else 0.99)),
+        div_factor=draw(st.floats(1.0, 1e3)),
+        final_div_factor=draw(st.floats(1.0, 1e5)),
+        anneal_strategy=draw(st.sampled_from(["cos", "linear"])),
+        three_phase=three_phase,
+        **draw(warmup_kwargs),
+    )
+
+
+@st.composite
+def polynomial(draw):
+    return keras_lr.PolynomialDecay(
+        draw(lr),
+        draw(st.integers(1, 200)),
+        draw(st.floats(0.1, 5.0)),
+        draw(st.floats(0.0, 1.0)),
+        **draw(warmup_kwargs),
+    )
+
+
+@st.composite
+def exponential(draw):
+    return keras_lr.ExponentialDecay(
+        draw(lr),
+        draw(st.floats(0.01, 1.0)),
+        steps_per_epoch=draw(st.one_of(st.none(), st.integers(1, 20))),
+        **draw(warmup_kwargs),
+    )
+
+
+@st.composite
+def cosine(draw):
+    peak = draw(lr)
+    return keras_lr.CosineAnnealing(
+        peak,
+        peak * draw(fraction),
+        total_steps=draw(st.one_of(st.none(), st.integers(1, 200))),
+        **draw(warmup_kwargs),
+    )
+
+
+@st.composite
+def lambda_schedule(draw):
+    a, b = draw(lr), draw(st.floats(0.0, 2.0))
+    unit = draw(st.sampled_from(["step", "epoch"]))
+    return keras_lr.LambdaSchedule(
+        lambda i: a / (1.0 + b * i),
+        unit=unit,
+        steps_per_epoch=draw(st.one_of(st.none(), st.integers(1, 20))),
+        **draw(warmup_kwargs),
+    )
+
+
+@st.composite
+def schedule_callback(draw):
+    pieces = [
+        S.Constant(draw(lr)),
+        S.Cyclic(0.0, draw(lr), draw(st.integers(1, 9))),
+        S.Exponential(draw(lr), draw(st.floats(0.5, 1.0))),
+    ]
+    boundaries = sorted(draw(st.lists(st.integers(1, 60), min_size=2, max_size=2, unique=True)))
+    return keras_lr.ScheduleCallback(S.Join(pieces, boundaries), **draw(warmup_kwargs))
+
+
+RANDOM_CALLBACKS = {
+    "CyclicLR": cyclic_lr(),
+    "SGDRScheduler": sgdr(),
+    "StepDecay": step_decay(),
+    "OneCycleLR": one_cycle(),
+    "PolynomialDecay": polynomial(),
+    "ExponentialDecay": exponential(),
+    "CosineAnnealing": cosine(),
+    "LambdaSchedule": lambda_schedule(),
+    "ScheduleCallback": schedule_callback(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RANDOM_CALLBACKS))
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_random_valid_arguments_preview_finite_rates(name, data):
+    cb = data.draw(RANDOM_CALLBACKS[name])
+    rates = cb.schedule(50, steps_per_epoch=5, epochs=10)
+    assert rates.shape == (50,) and rates.dtype == np.float64
+    assert np.all(np.isfinite(rates)) and np.all(rates >= 0)
+    if cb.warmup_steps:
+        assert rates[0] == pytest.approx(cb.warmup_start_lr)
+    rebuilt = type(cb).from_config(cb.get_config())
+    np.testing.assert_array_equal(rebuilt.schedule(50, steps_per_epoch=5, epochs=10), rates)
+
+
+def test_random_callbacks_cover_every_scheduling_callback():
+    scheduling = {c.__name__ for c in CALLBACKS if issubclass(c, keras_lr.ScheduleCallback)}
+    assert scheduling == set(RANDOM_CALLBACKS)

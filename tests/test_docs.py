@@ -1,0 +1,45 @@
+"""The docstring examples and the README's promises stay true."""
+
+from __future__ import annotations
+
+import doctest
+import pathlib
+import re
+
+import pytest
+
+import keras_lr
+from keras_lr import _callbacks, _finder, schedules
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("module", [schedules, _callbacks, _finder], ids=lambda m: m.__name__)
+def test_docstring_examples(module):
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 or module is _finder
+    assert result.failed == 0
+
+
+def test_readme_opens_with_the_two_setup_commands_that_ci_runs():
+    text = (ROOT / "README.md").read_text()
+    first_block = re.search(r"```(?:sh|bash|shell)\n(.*?)```", text, re.S)
+    assert first_block and text.index(first_block.group(0)) < text.index("\n## ")
+    commands = [line for line in first_block.group(1).splitlines() if line.strip()]
+    assert len(commands) == 2
+    assert "pip install" in commands[0] and "examples/" in commands[0]
+    assert "[test" in commands[1] and "tests/run_backends.py" in commands[1]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "README.md" in ci  # CI runs the README's own block, not a copy
+
+
+def test_every_public_name_is_documented_in_the_readme():
+    text = (ROOT / "README.md").read_text()
+    missing = [
+        name
+        for name in keras_lr.__all__
+        if not name.startswith("_")
+        and name not in ("FitContext", "schedules")
+        and f"`{name}" not in text
+    ]
+    assert missing == []
