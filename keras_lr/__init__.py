@@ -22,12 +22,19 @@ from keras_lr._callbacks import (
 )
 from keras_lr._finder import LRFinder, find_lr
 from keras_lr._plots import plot_history, plot_schedule
+from keras_lr._snapshots import (
+    FastGeometricEnsemble,
+    SnapshotEnsemble,
+    StochasticWeightAveraging,
+    update_bn,
+)
 from keras_lr._version import __version__
 
 __all__ = [
     "CosineAnnealing",
     "CyclicLR",
     "ExponentialDecay",
+    "FastGeometricEnsemble",
     "FitContext",
     "LambdaSchedule",
     "LRFinder",
@@ -35,11 +42,14 @@ __all__ = [
     "PolynomialDecay",
     "ReduceLROnPlateau",
     "SGDRScheduler",
+    "SnapshotEnsemble",
+    "StochasticWeightAveraging",
     "ScheduleCallback",
     "StepDecay",
     "find_lr",
     "plot_history",
     "plot_schedule",
+    "update_bn",
     "schedules",
     "__version__",
 ]

@@ -49,6 +49,7 @@ __all__ = [
     "Cyclic",
     "CosineRestarts",
     "OneCycle",
+    "GeometricCycle",
     "Table",
     "PerEpoch",
     "Join",
@@ -732,6 +733,60 @@ class OneCycle(Schedule):
             "final_div_factor": self.final_div_factor,
             "anneal_strategy": self.anneal_strategy,
             "three_phase": self.three_phase,
+        }
+
+
+@_register
+class GeometricCycle(Schedule):
+    """Fast Geometric Ensembling's triangular cycle (Garipov et al. 2018).
+
+    With c = `cycle_steps` and t = (mod(i, c) + 1) / c (the paper's 1-based
+    iteration i + 1):
+
+        lr = (1 - 2t) * lr_high + 2t * lr_low          for t <= 1/2
+        lr = (2 - 2t) * lr_low + (2t - 1) * lr_high    for t > 1/2
+
+    The rate falls from lr_high to lr_low at the cycle's middle step (where a
+    model is collected) and climbs back.
+
+    Args:
+        lr_high: the rate at the cycle's ends, >= lr_low.
+        lr_low: the rate at the cycle's middle, > 0.
+        cycle_steps: c, an even integer >= 2.
+
+    References:
+        Garipov et al., "Loss Surfaces, Mode Connectivity, and Fast Ensembling
+        of DNNs", NeurIPS 2018, arXiv:1802.10026.
+    """
+
+    def __init__(self, lr_high: float, lr_low: float, cycle_steps: int):
+        self.lr_high = v.positive_float("lr_high", lr_high)
+        self.lr_low = v.positive_float("lr_low", lr_low)
+        if self.lr_low > self.lr_high:
+            raise ValueError(
+                "Argument `lr_low` must not exceed `lr_high`. "
+                f"Received: lr_low={lr_low!r}, lr_high={lr_high!r}"
+            )
+        self.cycle_steps = v.positive_int("cycle_steps", cycle_steps)
+        if self.cycle_steps < 2 or self.cycle_steps % 2:
+            raise ValueError(
+                "Argument `cycle_steps` must be an even integer >= 2. "
+                f"Received: cycle_steps={cycle_steps!r}"
+            )
+
+    def _rate(self, step, ops):
+        c = self.cycle_steps
+        pos = step - ops.floor_divide(step, c) * c
+        t = ops.to_float(pos + 1) / c
+        falling = (1.0 - 2.0 * t) * self.lr_high + 2.0 * t * self.lr_low
+        rising = (2.0 - 2.0 * t) * self.lr_low + (2.0 * t - 1.0) * self.lr_high
+        return ops.where(t <= 0.5, falling, rising)
+
+    def get_config(self):
+        return {
+            "lr_high": self.lr_high,
+            "lr_low": self.lr_low,
+            "cycle_steps": self.cycle_steps,
         }
 
 

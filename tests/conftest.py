@@ -77,6 +77,7 @@ class RateProbe:
             initial_epoch=initial_epoch,
             callbacks=callbacks,
             verbose=0,
+            shuffle=False,
             **kwargs,
         )
 
