@@ -48,14 +48,23 @@ def main():
             f"CyclicLR {base_lr:.2g}..{max_lr:.2g}",
             base_lr,
             # Two whole cycles, so that training ends at base_lr as Smith advises.
-            [keras_lr.CyclicLR(base_lr, max_lr,
-                               step_size=max(1, args.epochs * steps_per_epoch(x_train) // 4))],
+            [
+                keras_lr.CyclicLR(
+                    base_lr, max_lr, step_size=max(1, args.epochs * steps_per_epoch(x_train) // 4)
+                )
+            ],
         ),
         ("constant 0.01 (Keras default)", 0.01, []),
     ]:
         model = fresh_model(rate)
-        model.fit(x_train, y_train, batch_size=BATCH_SIZE, epochs=args.epochs,
-                  callbacks=callbacks, verbose=0)
+        model.fit(
+            x_train,
+            y_train,
+            batch_size=BATCH_SIZE,
+            epochs=args.epochs,
+            callbacks=callbacks,
+            verbose=0,
+        )
         results[name] = report(model, test, name=name)
 
     width = max(len(name) for name in results)

@@ -20,6 +20,13 @@ from keras_lr._callbacks import (
     SGDRScheduler,
     StepDecay,
 )
+from keras_lr._ensemble import (
+    WeightedMean,
+    fit_ensemble_weights,
+    load_ensemble,
+    read_manifest,
+    snapshot_paths,
+)
 from keras_lr._finder import LRFinder, find_lr
 from keras_lr._plots import plot_history, plot_schedule
 from keras_lr._snapshots import (
@@ -44,12 +51,17 @@ __all__ = [
     "SGDRScheduler",
     "SnapshotEnsemble",
     "StochasticWeightAveraging",
+    "WeightedMean",
     "ScheduleCallback",
     "StepDecay",
     "find_lr",
+    "fit_ensemble_weights",
+    "load_ensemble",
     "plot_history",
     "plot_schedule",
+    "read_manifest",
     "update_bn",
     "schedules",
+    "snapshot_paths",
     "__version__",
 ]

@@ -210,6 +210,23 @@ class _CollectingCallback(ScheduleCallback):
         """Snapshot files written so far (this run and any resumed one), in order."""
         return self._writer.paths
 
+    @property
+    def manifest(self):
+        """pandas DataFrame of the snapshots: index, step, epoch, lr, path."""
+        import pandas as pd
+
+        rows = [
+            {
+                "index": e["index"],
+                "step": e["step"],
+                "epoch": e["epoch"],
+                "lr": e["lr"],
+                "path": path,
+            }
+            for e, path in zip(self._writer.entries, self._writer.paths)
+        ]
+        return pd.DataFrame(rows, columns=["index", "step", "epoch", "lr", "path"])
+
     def ensemble(self, last: int | None = None) -> keras.Model:
         """One model averaging the snapshots' outputs (see `keras_lr.load_ensemble`).
 

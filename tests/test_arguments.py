@@ -189,6 +189,10 @@ CONSTRUCTORS = {
             "steps_per_unit": POSITIVE_INT,
         },
     ),
+    S.GeometricCycle: (
+        {"lr_high": 0.1, "lr_low": 0.01, "cycle_steps": 4},
+        {"lr_high": POSITIVE_FLOAT, "lr_low": POSITIVE_FLOAT, "cycle_steps": POSITIVE_INT},
+    ),
     S.OneCycle: (
         {"max_lr": 0.1, "total_steps": 100},
         {
@@ -365,6 +369,23 @@ def relation_cases():
                 case_id=f"{ctor.__name__}-3phase-{pct}",
             )
     yield expect(keras_lr.ReduceLROnPlateau, {"monitor": ""}, ValueError, "monitor", "monitor=''")
+    geometric = {"lr_high": 0.1, "lr_low": 0.01}
+    for cycle in (1, 5):
+        yield expect(
+            S.GeometricCycle,
+            {**geometric, "cycle_steps": cycle},
+            ValueError,
+            "cycle_steps",
+            f"cycle_steps={cycle}",
+            case_id=f"GeometricCycle-odd-{cycle}",
+        )
+    yield expect(
+        S.GeometricCycle,
+        {"lr_high": 0.01, "lr_low": 0.1, "cycle_steps": 4},
+        ValueError,
+        "lr_low",
+        "lr_low=0.1, lr_high=0.01",
+    )
     keras_cosine = keras.optimizers.schedules.CosineDecay(0.1, 10)
     for bad in (None, 0.1, keras_cosine, "cosine"):
         yield expect(

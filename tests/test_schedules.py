@@ -66,6 +66,7 @@ SCHEDULES = {
     "OneCycle-3phase-linear": lambda: S.OneCycle(
         1.0, 31, pct_start=0.25, anneal_strategy="linear", three_phase=True
     ),
+    "GeometricCycle": lambda: S.GeometricCycle(1.0, 0.2, 8),
     "Table": lambda: S.Table([0.5, 0.4, 0.1, 0.3]),
     "Table-offset": lambda: S.Table([0.5, 0.4, 0.1, 0.3], offset=6),
     "PerEpoch": lambda: S.PerEpoch(S.Staircase(1.0, 0.5, step_size=2), 3),
@@ -914,3 +915,18 @@ def test_numpy_rejects_bad_steps(steps, error):
         S.Cyclic(1, 5, 4).numpy(steps)
     with pytest.raises(error, match=r"`steps`"):
         S.evaluate(keras.optimizers.schedules.CosineDecay(1.0, 10), steps)
+
+
+def test_geometric_cycle_is_garipovs_formula():
+    # Garipov et al. 2018, eq. (2): t(i) = (mod(i - 1, c) + 1) / c for 1-based i.
+    high, low, c = 0.05, 0.0005, 6
+    expected = []
+    for i in range(1, 19):
+        t = (((i - 1) % c) + 1) / c
+        if t <= 0.5:
+            expected.append((1 - 2 * t) * high + 2 * t * low)
+        else:
+            expected.append((2 - 2 * t) * low + (2 * t - 1) * high)
+    np.testing.assert_allclose(S.GeometricCycle(high, low, c).numpy(18), expected, rtol=1e-12)
+    # The low point, where FGE saves a model, is the cycle's middle step.
+    assert S.GeometricCycle(1.0, 0.2, 8).numpy([3, 11]).tolist() == [0.2, 0.2]
