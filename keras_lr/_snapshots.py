@@ -33,6 +33,14 @@ from keras_lr import _backend, _history
 from keras_lr import _validation as v
 from keras_lr import schedules as S
 from keras_lr._callbacks import FitContext, ScheduleCallback
+from keras_lr._ensemble import (
+    MANIFEST_FORMAT,
+    MANIFEST_NAME,
+    MANIFEST_VERSION,
+    SAVE_FORMATS,
+    read_manifest,
+    snapshot_paths,
+)
 
 __all__ = [
     "SnapshotEnsemble",
@@ -41,8 +49,8 @@ __all__ = [
     "update_bn",
 ]
 
-MANIFEST = "manifest.json"
-_FORMATS = {"weights": ".weights.h5", "model": ".keras"}
+MANIFEST = MANIFEST_NAME
+_FORMATS = {name: SAVE_FORMATS[name] for name in ("weights", "model")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,20 +115,13 @@ class _SnapshotWriter:
         self._check_writable(owner)
 
     def _read_entries(self) -> list[dict] | None:
+        """The manifest's snapshots if it is valid and every file is there."""
         try:
-            with open(self.manifest_path) as handle:
-                manifest = json.load(handle)
-            entries = manifest["snapshots"]
-            if manifest.get("format") != "keras_lr.snapshots" or not isinstance(entries, list):
-                return None
-            for entry in entries:
-                if not isinstance(entry.get("step"), int) or not os.path.exists(
-                    os.path.join(self.directory, entry["file"])
-                ):
-                    return None
-            return entries
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            entries = read_manifest(self.directory)["snapshots"]
+            snapshot_paths(self.directory)
+        except (OSError, ValueError, TypeError):
             return None
+        return entries
 
     def _check_writable(self, owner: str) -> None:
         try:
@@ -158,8 +159,8 @@ class _SnapshotWriter:
 
     def _write_manifest(self) -> None:
         manifest = {
-            "format": "keras_lr.snapshots",
-            "version": 1,
+            "format": MANIFEST_FORMAT,
+            "version": MANIFEST_VERSION,
             "kind": self.kind,
             "save_format": self.save_format,
             "snapshots": self.entries,
