@@ -4,6 +4,11 @@
 ladder of rates from `min_lr` to `max_lr`, records the true loss of every
 batch, stops when the loss diverges or the ladder ends, and puts the model
 back exactly as it found it.  `find_lr` runs it on data in one call.
+
+The test reads the loss of every batch, so it works per batch by nature.  An
+optimizer with a float rate has that variable set before each step, which
+keeps the compiled train step (no recompilation per test); an optimizer driven
+by a schedule gets the ladder as an in-graph `schedules.Table` for the test.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ class _Snapshot:
         self.model = model
         self.optimizer = model.optimizer
         self.variables = list(model.trainable_variables) + list(model.non_trainable_variables)
-        self.variables += [v for v in self.optimizer.variables]
+        self.variables += list(self.optimizer.variables)
         self.values = [
             np.array(keras.ops.convert_to_numpy(var), copy=True) for var in self.variables
         ]
@@ -54,9 +59,21 @@ class _Snapshot:
         self.stop_training = getattr(model, "stop_training", False)
         self.rng_states = _backend.global_rng_states()
 
+        # A float rate (a Variable) is driven by assignment: the compiled step
+        # keeps reading it, so nothing is retraced. A schedule is swapped out.
+        self.assign_mode = all(_backend.is_variable(src) for src in self.sources)
+        self.rates = [
+            np.array(keras.ops.convert_to_numpy(src), copy=True)
+            if _backend.is_variable(src)
+            else None
+            for src in self.sources
+        ]
+
     def restore_rate(self):
-        for opt, source in zip(self.optimizers, self.sources):
+        for opt, source, rate in zip(self.optimizers, self.sources, self.rates):
             opt._learning_rate = source
+            if rate is not None:
+                source.assign(rate)
 
     def restore_variables(self):
         for var, value in zip(self.variables, self.values):
@@ -217,13 +234,14 @@ class LRFinder(keras.callbacks.Callback):
         if not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
         self._snapshot = _Snapshot(model)
-        start = _backend.current_step(self._snapshot.optimizers[0])
-        ladder_schedule = S.Table(self.rates, offset=start)
-        # Swap the rate source directly (not through the setter) so that the
-        # optimizer's variable list keeps its shape and order.
-        for opt in self._snapshot.optimizers:
-            opt._learning_rate = ladder_schedule
-        _backend.retrace(model)
+        if not self._snapshot.assign_mode:
+            start = _backend.current_step(self._snapshot.optimizers[0])
+            ladder_schedule = S.Table(self.rates, offset=start)
+            # Swap the rate source directly (not through the setter) so that
+            # the optimizer's variable list keeps its shape and order.
+            for opt in self._snapshot.optimizers:
+                opt._learning_rate = ladder_schedule
+            _backend.retrace(model)
         self._start_time = time.monotonic()
         if self.verbose:
             self._progbar = keras.utils.Progbar(
@@ -231,8 +249,14 @@ class LRFinder(keras.callbacks.Callback):
             )
 
     def on_train_batch_begin(self, batch, logs=None):
-        # Reset the loss mean so the batch-end log is this batch's loss alone.
+        # Sync the JAX trainer's state, which it then reads back before the
+        # step; reset the loss mean so the batch-end log is this batch's loss.
         _backend.sync_state(self.model)
+        snap = self._snapshot
+        if snap is not None and snap.assign_mode and not self._done:
+            rate = self.rates[len(self._losses)]
+            for source in snap.sources:
+                source.assign(rate)
         self.model.reset_metrics()
 
     def on_train_batch_end(self, batch, logs=None):
@@ -290,7 +314,8 @@ class LRFinder(keras.callbacks.Callback):
             self.restore_model()
         else:
             self._snapshot.restore_rate()
-            _backend.retrace(self.model)
+            if not self._snapshot.assign_mode:
+                _backend.retrace(self.model)
             self._snapshot = None
         self._summary()
 
@@ -303,7 +328,8 @@ class LRFinder(keras.callbacks.Callback):
         snap.restore_rate()
         if self.restore:
             snap.restore_variables()
-        _backend.retrace(self.model)
+        if not snap.assign_mode:
+            _backend.retrace(self.model)
 
     def _summary(self):
         if not self.verbose or not self._losses:

@@ -676,3 +676,32 @@ if BACKEND == "tensorflow":
             [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
         )
         assert "MIRRORED_OK" in result.stdout, result.stderr[-3000:]
+
+
+def test_optimizer_driven_by_a_schedule_gets_the_ladder_and_its_schedule_back():
+    # After a CyclicLR fit the optimizer reads a keras_lr schedule, not a float:
+    # the range test swaps it for the ladder and puts the same object back.
+    probe = RateProbe(20)
+    probe.fit([keras_lr.CyclicLR(0.1, 0.3, step_size=2)], epochs=1, steps_per_epoch=8)
+    source = probe.model.optimizer._learning_rate
+    assert isinstance(source, keras_lr.schedules.Scaled)
+    finder = keras_lr.LRFinder(
+        1e-2, 1.0, num_steps=12, restore=False, stop_on_divergence=False, verbose=0
+    )
+    probe.fit([finder], epochs=3, steps_per_epoch=4)
+    np.testing.assert_allclose(probe.rates()[8:], ladder(1e-2, 1.0, 12, "exponential"), rtol=2e-6)
+    assert probe.model.optimizer._learning_rate is source
+    # Training goes on with the schedule, at the optimizer's step (20).
+    assert float(ops.convert_to_numpy(probe.model.optimizer.learning_rate)) == pytest.approx(
+        float(source.numpy([20])[0]), rel=1e-6
+    )
+
+
+def test_float_rate_is_driven_without_recompiling():
+    # The common case keeps the compiled train step: no retrace per range test.
+    model = stateful_model()
+    x, y = regression_data()
+    model.fit(x, y, epochs=1, verbose=0)
+    train_function = model.train_function
+    keras_lr.find_lr(model, x, y, batch_size=16, num_steps=20, verbose=0)
+    assert model.train_function is train_function
