@@ -66,6 +66,15 @@ def float_in(
     return out
 
 
+def at_most(low_name: str, low: Any, high_name: str, high: Any) -> None:
+    """Raises unless checked values `low <= high`; shows both as received."""
+    if float(low) > float(high):
+        raise ValueError(
+            f"Argument `{low_name}` must not exceed `{high_name}`. "
+            f"Received: {low_name}={low!r}, {high_name}={high!r}"
+        )
+
+
 def integer(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise _type_error(name, value, "an integer")

@@ -305,11 +305,7 @@ class Cosine(Schedule):
     def __init__(self, max_lr: float, min_lr: float = 0.0, total_steps: int = 1):
         self.max_lr = v.positive_float("max_lr", max_lr)
         self.min_lr = v.nonnegative_float("min_lr", min_lr)
-        if self.min_lr > self.max_lr:
-            raise ValueError(
-                "Argument `min_lr` must not exceed `max_lr`. "
-                f"Received: min_lr={min_lr!r}, max_lr={max_lr!r}"
-            )
+        v.at_most("min_lr", min_lr, "max_lr", max_lr)
         self.total_steps = v.positive_int("total_steps", total_steps)
 
     def _rate(self, step, ops):
@@ -472,11 +468,7 @@ class Cyclic(Schedule):
     ):
         self.base_lr = v.nonnegative_float("base_lr", base_lr)
         self.max_lr = v.positive_float("max_lr", max_lr)
-        if self.base_lr > self.max_lr:
-            raise ValueError(
-                "Argument `base_lr` must not exceed `max_lr`. "
-                f"Received: base_lr={base_lr!r}, max_lr={max_lr!r}"
-            )
+        v.at_most("base_lr", base_lr, "max_lr", max_lr)
         self.step_size = v.positive_int("step_size", step_size)
         self.mode = v.one_of("mode", mode, _CYCLIC_MODES)
         self.gamma = v.float_in("gamma", gamma, 0.0, 1.0, low_open=True)
@@ -585,11 +577,7 @@ class CosineRestarts(Schedule):
     ):
         self.min_lr = v.nonnegative_float("min_lr", min_lr)
         self.max_lr = v.positive_float("max_lr", max_lr)
-        if self.min_lr > self.max_lr:
-            raise ValueError(
-                "Argument `min_lr` must not exceed `max_lr`. "
-                f"Received: min_lr={min_lr!r}, max_lr={max_lr!r}"
-            )
+        v.at_most("min_lr", min_lr, "max_lr", max_lr)
         self.cycle_length = v.positive_int("cycle_length", cycle_length)
         self.mult_factor = v.real("mult_factor", mult_factor)
         if self.mult_factor < 1.0:
@@ -762,11 +750,7 @@ class GeometricCycle(Schedule):
     def __init__(self, lr_high: float, lr_low: float, cycle_steps: int):
         self.lr_high = v.positive_float("lr_high", lr_high)
         self.lr_low = v.positive_float("lr_low", lr_low)
-        if self.lr_low > self.lr_high:
-            raise ValueError(
-                "Argument `lr_low` must not exceed `lr_high`. "
-                f"Received: lr_low={lr_low!r}, lr_high={lr_high!r}"
-            )
+        v.at_most("lr_low", lr_low, "lr_high", lr_high)
         self.cycle_steps = v.positive_int("cycle_steps", cycle_steps)
         if self.cycle_steps < 2 or self.cycle_steps % 2:
             raise ValueError(

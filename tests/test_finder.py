@@ -44,6 +44,13 @@ def nan_below_minus_half(y_true, y_pred):
     return ops.mean(ops.where(y_pred > -0.5, y_pred, ops.full_like(y_pred, np.nan)), axis=-1)
 
 
+def expected_losses(num_steps):
+    """Batch losses of `weight_model` under the ladder 1e-3..1: the loss before
+    step t is w_t = -(sum of the float32 rates of the steps before t)."""
+    rates32 = ladder(1e-3, 1.0, num_steps, "exponential").astype(np.float32)
+    return -np.concatenate([[0.0], np.cumsum(rates32[:-1], dtype=np.float64)])
+
+
 def weight_model(loss=identity_loss, optimizer=None):
     inputs = keras.Input((3,))
     model = keras.Model(inputs, ScalarWeight(name="scalar")(inputs))
@@ -148,8 +155,7 @@ def test_history_loss_is_the_batch_loss_not_the_running_mean():
         verbose=0,
         stop_on_divergence=False,
     )
-    rates32 = ladder(1e-3, 1.0, 20, "exponential").astype(np.float32)
-    expected = -np.concatenate([[0.0], np.cumsum(rates32[:-1], dtype=np.float64)])
+    expected = expected_losses(20)
     history = finder.history
     assert list(history.columns[:4]) == ["step", "lr", "loss", "smoothed_loss"]
     assert len(history) == 20  # 8 batches per epoch: the data is cycled over
@@ -389,8 +395,7 @@ if MULTI_STEP_EXECUTION:
             verbose=0,
             stop_on_divergence=False,
         )
-        rates32 = ladder(1e-3, 1.0, 12, "exponential").astype(np.float32)
-        expected = -np.concatenate([[0.0], np.cumsum(rates32[:-1], dtype=np.float64)])
+        expected = expected_losses(12)
         np.testing.assert_allclose(finder.history["loss"], expected, rtol=1e-6, atol=1e-6)
         assert model.steps_per_execution == 4
 
