@@ -53,6 +53,16 @@ def variable_value(source: Any) -> float:
     return float(np.asarray(keras.ops.convert_to_numpy(source)))
 
 
+def rate_at(optimizer: Any, step: int) -> float:
+    """The rate `optimizer` applies at `step` (a float rate applies at every step)."""
+    from keras_lr.schedules import evaluate
+
+    source = rate_source(optimizer)
+    if is_variable(source):
+        return variable_value(source)
+    return float(evaluate(source, [step])[0])
+
+
 def install(optimizer: Any, source: Any) -> None:
     """Makes `optimizer` read its rate from `source` (schedule or float)."""
     if is_variable(rate_source(optimizer)) and not isinstance(

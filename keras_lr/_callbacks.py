@@ -800,23 +800,11 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
         _backend.optimizers_of(self.model, "ReduceLROnPlateau")
         self._reset()
 
-    def _current_rate(self, opt) -> float:
-        source = _backend.rate_source(opt)
-        if _backend.is_variable(source):
-            return _backend.variable_value(source)
-        return float(S.evaluate(source, [_backend.current_step(opt)])[0])
-
-    def _last_step_rate(self, opt) -> float:
-        """The rate the epoch's last step trained with."""
-        source = _backend.rate_source(opt)
-        if _backend.is_variable(source):
-            return _backend.variable_value(source)
-        return float(S.evaluate(source, [max(_backend.current_step(opt) - 1, 0)])[0])
-
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
         opt = _backend.optimizers_of(self.model, "ReduceLROnPlateau")[0]
-        logs["learning_rate"] = self._last_step_rate(opt)
+        # The rate the epoch's last step trained with.
+        logs["learning_rate"] = _backend.rate_at(opt, max(_backend.current_step(opt) - 1, 0))
         current = logs.get(self.monitor)
         if current is None:
             if not self._warned:
@@ -847,7 +835,7 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
         for opt in _backend.optimizers_of(self.model, "ReduceLROnPlateau"):
             source = _backend.rate_source(opt)
             step = _backend.current_step(opt)
-            old = self._current_rate(opt)
+            old = _backend.rate_at(opt, step)
             if old <= floor:
                 continue
             if _backend.is_variable(source):

@@ -24,6 +24,7 @@ import numpy as np
 from keras_lr import _backend, _suggest
 from keras_lr import _validation as v
 from keras_lr import schedules as S
+from keras_lr._io import atomic_write
 
 __all__ = ["LRFinder", "find_lr"]
 
@@ -466,20 +467,8 @@ class LRFinder(keras.callbacks.Callback):
 
     def to_csv(self, path) -> None:
         """Writes `history` to a CSV file (written whole, then renamed into place)."""
-        import os
-        import tempfile
-
-        path = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=".keras_lr-", suffix=".csv", dir=folder)
-        try:
-            with os.fdopen(fd, "w", newline="") as handle:
-                self.history.to_csv(handle, index=False)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        history = self.history
+        atomic_write(path, lambda tmp: history.to_csv(tmp, index=False), suffix=".csv")
 
 
 _FINDER_ARGS = (

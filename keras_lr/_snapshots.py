@@ -17,7 +17,6 @@ intact.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import glob
 import json
@@ -41,6 +40,7 @@ from keras_lr._ensemble import (
     read_manifest,
     snapshot_paths,
 )
+from keras_lr._io import atomic_write
 
 __all__ = [
     "SnapshotEnsemble",
@@ -138,19 +138,11 @@ class _SnapshotWriter:
         """Saves `model` as snapshot `entry["index"]`, then updates the manifest."""
         name = self.file_name(entry["index"])
         final = os.path.join(self.directory, name)
-        suffix = _FORMATS[self.save_format]
-        fd, tmp = tempfile.mkstemp(prefix=".keras_lr-", suffix=suffix, dir=self.directory)
-        os.close(fd)
-        try:
-            if self.save_format == "weights":
-                model.save_weights(tmp, overwrite=True)
-            else:
-                model.save(tmp, overwrite=True)
-            os.replace(tmp, final)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.remove(tmp)
-            raise
+        if self.save_format == "weights":
+            write = lambda tmp: model.save_weights(tmp, overwrite=True)  # noqa: E731
+        else:
+            write = lambda tmp: model.save(tmp, overwrite=True)  # noqa: E731
+        atomic_write(final, write, suffix=_FORMATS[self.save_format])
         entry = dict(entry, file=name)
         self.entries = [e for e in self.entries if e["index"] != entry["index"]] + [entry]
         self.entries.sort(key=lambda e: e["index"])
@@ -165,15 +157,12 @@ class _SnapshotWriter:
             "save_format": self.save_format,
             "snapshots": self.entries,
         }
-        fd, tmp = tempfile.mkstemp(prefix=".keras_lr-", suffix=".json", dir=self.directory)
-        try:
-            with os.fdopen(fd, "w") as handle:
+
+        def write(tmp: str) -> None:
+            with open(tmp, "w") as handle:
                 json.dump(manifest, handle, indent=2)
-            os.replace(tmp, self.manifest_path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.remove(tmp)
-            raise
+
+        atomic_write(self.manifest_path, write, suffix=".json")
 
     @property
     def paths(self) -> list[str]:
@@ -288,12 +277,8 @@ class _CollectingCallback(ScheduleCallback):
                 self._take(boundary, epoch, _history.clean_logs(logs))
 
     def _take(self, boundary: _Boundary, epoch: int, logs: dict) -> None:
-        rate = float(
-            S.evaluate(
-                _backend.rate_source(_backend.optimizers_of(self.model, type(self).__name__)[0]),
-                [boundary.step - 1],
-            )[0]
-        )
+        opt = _backend.optimizers_of(self.model, type(self).__name__)[0]
+        rate = _backend.rate_at(opt, boundary.step - 1)
         entry = {
             "index": boundary.index,
             "step": boundary.step,
