@@ -4,7 +4,9 @@ The callbacks find the optimizer(s) of a model (also inside
 `LossScaleOptimizer`), read the step from `optimizer.iterations`, install a
 schedule through Keras's public `optimizer.learning_rate` setter, and rebuild
 the compiled train function when the installed schedule object changes (a
-traced step holds on to the schedule it was traced with).
+traced step holds on to the schedule it was traced with).  State that must
+survive an interruption beyond the step count lives in a `TrainingState`
+attached to the optimizer, which Keras saves with the optimizer's variables.
 """
 
 from __future__ import annotations
@@ -13,6 +15,55 @@ from typing import Any
 
 import keras
 import numpy as np
+
+STATE_ATTR = "keras_lr_state"
+
+
+class TrainingState(keras.layers.Layer):
+    """keras_lr's training state, kept on an optimizer and saved with it.
+
+    Keras writes every saveable attribute of the optimizer into weight files
+    (`save_weights`, `BackupAndRestore`, `model.save`) and reads it back on
+    `load_weights`, so state stored here survives an interruption exactly as
+    the optimizer's step count does: the plateau scale and counters of
+    `ReduceLROnPlateau`, the running average of `StochasticWeightAveraging`.
+    Values are host-side NumPy arrays keyed by name, never read in the
+    compiled step.  A file without them (an older one) loads as no state.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(trainable=False, **kwargs)
+        # Set past the layer's tracker: a plain dict of arrays, no variables.
+        object.__setattr__(self, "_values", {})
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._values.get(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        self._values[key] = np.array(value, dtype=np.float64)
+
+    def pop(self, key: str) -> None:
+        self._values.pop(key, None)
+
+    def save_own_variables(self, store) -> None:
+        for key, value in self._values.items():
+            store[key] = value
+
+    def load_own_variables(self, store) -> None:
+        self._values.clear()
+        for key in store.keys():
+            self._values[key] = np.array(store[key], dtype=np.float64)
+
+
+def training_state(optimizer: Any) -> TrainingState:
+    """The optimizer's `TrainingState`, attached on first use."""
+    state = getattr(optimizer, STATE_ATTR, None)
+    if not isinstance(state, TrainingState):
+        state = TrainingState(name=STATE_ATTR)
+        # Past the optimizer's own attribute tracking: Keras's saving walks
+        # the attribute all the same (it is a Keras saveable).
+        object.__setattr__(optimizer, STATE_ATTR, state)
+    return state
 
 
 def optimizers_of(model: Any, owner: str) -> list:
@@ -109,3 +160,138 @@ def set_global_rng_states(states: dict) -> None:
         import torch
 
         torch.random.set_rng_state(states["torch"])
+
+
+class StepWriter:
+    """Sets a few variables before every train step with the least host work.
+
+    The range test changes the rate and clears the loss mean before every
+    step.  Keras's `Variable.assign` costs about as much as a tiny model's
+    whole step, so values go where the next step reads them:
+
+    - TensorFlow: the underlying `tf.Variable`, by the raw assign op.
+    - JAX: the trainer carries model, optimizer and metric state as arrays
+      during an epoch and reads the variables only after a sync; syncing the
+      whole state out and back in would cost several times the step.  Between
+      `attach` and `detach`, the model's compiled train function is wrapped
+      (not rebuilt) so that the pending values replace their entries in the
+      state passed to the step.  `applied` reads back what a step really used,
+      so a trainer that calls its step another way is detected.
+    - PyTorch: `Variable.assign`.
+
+    Args:
+        model: the model being trained.
+        variables: the variables to write (optimizer or metric variables).
+    """
+
+    def __init__(self, model: Any, variables: list):
+        self.model = model
+        self.variables = list(variables)
+        backend = keras.backend.backend()
+        self._raw = None
+        if backend == "tensorflow":
+            from tensorflow.python.ops.resource_variable_ops import ResourceVariable
+
+            raw = [var.value for var in self.variables]
+            # Plain variables only: a distributed one (MirroredStrategy) keeps
+            # a copy per device, which only its own `assign` writes.
+            if all(type(r) is ResourceVariable for r in raw):
+                self._raw = raw
+        self._slots = None
+        self._pending = None
+        self._wrapped = None
+        if backend == "jax":
+            groups = (list(model.optimizer.variables), list(model.metrics_variables))
+            slots = []
+            for var in self.variables:
+                found = [
+                    (2 + g, i)
+                    for g, members in enumerate(groups)
+                    for i, member in enumerate(members)
+                    if member is var
+                ]
+                slots.append(found[0] if found else None)
+            if all(slot is not None for slot in slots):
+                self._slots = slots
+
+    def tensors(self, values, index: int) -> list:
+        """`values` ready to write into variable `index`, one per step, made up front.
+
+        On JAX these stay host (NumPy) arrays: the train step takes them as
+        input and copies them in, whereas a device array would be donated to
+        the step and could not serve the next one.
+        """
+        dtype = self.variables[index].dtype
+        arrays = [np.asarray(v, dtype=dtype) for v in values]
+        if keras.backend.backend() == "jax":
+            return arrays
+        if self._raw is not None:
+            import tensorflow as tf
+
+            # One op makes all of them.
+            return tf.unstack(tf.constant(np.stack(arrays))) if arrays else []
+        return [keras.ops.convert_to_tensor(a) for a in arrays]
+
+    def repeated(self, value, index: int, count: int) -> list:
+        """`value` for variable `index` at each of `count` steps."""
+        return self.tensors([value], index) * count
+
+    def attach(self) -> None:
+        """Wraps the model's train function (JAX); a no-op elsewhere."""
+        if self._slots is None or getattr(self.model, "train_function", None) is None:
+            return
+        step = self.model.train_function
+        writer = self
+
+        def step_with_values(state, *args, **kwargs):
+            pending, writer._pending = writer._pending, None
+            if pending is not None:
+                state = [list(group) for group in state]
+                for (group, index), value in zip(writer._slots, pending):
+                    state[group][index] = value
+                state = tuple(state)
+            return step(state, *args, **kwargs)
+
+        self._wrapped = (step, step_with_values)
+        self.model.train_function = step_with_values
+
+    def detach(self) -> None:
+        """Puts the model's own train function back."""
+        if self._wrapped is not None:
+            step, wrapper = self._wrapped
+            if self.model.train_function is wrapper:
+                self.model.train_function = step
+            self._wrapped = None
+
+    def write(self, tensors: list) -> bool:
+        """Writes one value per variable before the next step.
+
+        Returns True if the values travel with the JAX step's state (check them
+        with `applied`), False if they were written into the variables.
+        """
+        if self._raw is not None:
+            from tensorflow.python.ops import gen_resource_variable_ops
+
+            # The raw op: `tf.Variable.assign` adds checks that cost twice
+            # the write itself.
+            for raw, tensor in zip(self._raw, tensors):
+                gen_resource_variable_ops.assign_variable_op(raw.handle, tensor)
+            return False
+        if self._wrapped is not None and self.model.train_function is self._wrapped[1]:
+            self._pending = tensors
+            return True
+        sync_state(self.model)
+        for var, tensor in zip(self.variables, tensors):
+            var.assign(tensor)
+        return False
+
+    def applied(self, position: int) -> Any:
+        """What variable `position` held in the state the last step returned (JAX)."""
+        group, index = self._slots[position]
+        names = ("trainable_variables", "non_trainable_variables")
+        names += ("optimizer_variables", "metrics_variables")
+        return self.model._jax_state[names[group]][index]
+
+    def stop_writing_in_flight(self) -> None:
+        """From now on, writes go through the variables."""
+        self.detach()

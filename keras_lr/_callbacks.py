@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import urllib.parse
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -46,11 +47,40 @@ class FitContext:
     start_step: int = 0
     horizon: int | None = None  # steps a table-based schedule must cover
 
+    def __post_init__(self):
+        v.optional_positive_int("steps_per_epoch", self.steps_per_epoch)
+        v.optional_positive_int("epochs", self.epochs)
+        v.nonnegative_int("start_step", self.start_step)
+        v.optional_positive_int("horizon", self.horizon)
+
     @property
     def total_steps(self) -> int | None:
         if self.steps_per_epoch is None or self.epochs is None:
             return None
         return self.steps_per_epoch * self.epochs
+
+
+# Key of the plateau scale in an optimizer's `TrainingState`.
+_SCALE = "scale"
+
+
+def _apply_saved_scale(model, owner: str) -> None:
+    """Puts a plateau scale loaded after `on_train_begin` into the installed schedule.
+
+    `BackupAndRestore` listed after the scheduling callback loads the saved
+    state once the schedule is already installed; the first epoch begin (and
+    any later one) brings the installed `Scaled` in line with it.  Pure Python
+    unless a scale really changed.
+    """
+    changed = False
+    for opt in _backend.optimizers_of(model, owner):
+        source = _backend.rate_source(opt)
+        saved = _backend.training_state(opt).get(_SCALE)
+        if isinstance(source, S.Scaled) and saved is not None and float(saved) != source.scale:
+            _backend.install(opt, S.Scaled(source.schedule, float(saved)))
+            changed = True
+    if changed:
+        _backend.retrace(model)
 
 
 class ScheduleCallback(keras.callbacks.Callback):
@@ -65,7 +95,12 @@ class ScheduleCallback(keras.callbacks.Callback):
     The schedule stays installed after `fit` (it is saved with the model and
     reloads with `keras.saving.load_model` once `keras_lr` is imported).  A new
     callback on a model that already trained starts where the optimizer is:
-    its step count decides the position, not the callback.
+    its step count decides the position, not the callback.  So several `fit()`
+    calls continue the schedule, and so does a resumed run: after
+    `keras.saving.load_model` or `keras.callbacks.BackupAndRestore`, a new
+    callback with the same arguments and `fit(..., initial_epoch=k)` trains
+    step i at schedule(i), as the uninterrupted run would (a
+    `ReduceLROnPlateau` scale is restored with the optimizer too).
 
     Args:
         schedule: a `keras_lr.schedules.Schedule`.
@@ -221,6 +256,9 @@ class ScheduleCallback(keras.callbacks.Callback):
             return
         optimizers = _backend.optimizers_of(model, type(self).__name__)
         self._sources_before = [_backend.rate_source(o) for o in optimizers]
+        for opt in optimizers:
+            # Attached now, so that BackupAndRestore finds it to load into.
+            _backend.training_state(opt)
         # Swap a float rate for an equal constant schedule now, before other
         # callbacks (BackupAndRestore) load optimizer variables: the variable
         # list must already have the shape it has while the schedule is in.
@@ -250,6 +288,7 @@ class ScheduleCallback(keras.callbacks.Callback):
         changed = False
         for opt, before in zip(optimizers, sources_before or [None] * len(optimizers)):
             source = _backend.rate_source(opt)
+            state = _backend.training_state(opt)
             scale = 1.0
             if isinstance(source, S.Scaled) and isinstance(source.schedule, S.Schedule):
                 scale = source.scale  # a plateau reduction from an earlier fit
@@ -268,7 +307,11 @@ class ScheduleCallback(keras.callbacks.Callback):
                     f"{name} cannot drive an optimizer whose `learning_rate` is "
                     f"a callable ({source!r}). Build it with a float rate."
                 )
+            saved = state.get(_SCALE)
+            if saved is not None:
+                scale = float(saved)  # restored with the optimizer (BackupAndRestore)
             new = S.Scaled(schedule, scale)
+            state.set(_SCALE, scale)
             if new == source:
                 new = source
             else:
@@ -278,6 +321,7 @@ class ScheduleCallback(keras.callbacks.Callback):
             _backend.retrace(self.model)
 
     def on_epoch_begin(self, epoch, logs=None):
+        _apply_saved_scale(self.model, type(self).__name__)
         opt = _backend.optimizers_of(self.model, type(self).__name__)[0]
         self._epoch_start = (_backend.current_step(opt), _backend.rate_source(opt))
 
@@ -709,6 +753,13 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
     threshold_mode "rel", current < best - min_delta with "abs"; mirrored for
     "max".  "auto" means "max" for monitors containing "acc", else "min".
 
+    Its state (best value, epochs waited, cooldown left, and the scale put on
+    a schedule) is kept with the optimizer, not in the callback: later `fit()`
+    calls continue it, and `model.save_weights` / `BackupAndRestore` save and
+    restore it, so a resumed run reduces where the uninterrupted one would.
+    `keras.saving.load_model` keeps the reduced rate or scale (it is in the
+    optimizer's config) but not the counters: patience counts afresh.
+
     Args:
         monitor: the log key to watch.
         factor: multiplier on each reduction, in (0, 1).
@@ -796,13 +847,47 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
 
         return pd.DataFrame(self._reductions, columns=["epoch", "step", "old_lr", "new_lr"])
 
+    @property
+    def _state_key(self) -> str:
+        return "plateau[" + urllib.parse.quote(self.monitor, safe="") + "]"
+
+    def _load_counters(self, state) -> None:
+        saved = state.get(self._state_key)
+        if saved is None:
+            self.wait, self.cooldown_counter, self.best = 0, 0, None
+            return
+        wait, cooldown, has_best, best = (float(x) for x in saved)
+        self.wait, self.cooldown_counter = int(wait), int(cooldown)
+        self.best = best if has_best else None
+
+    def _save_counters(self, state) -> None:
+        has_best = self.best is not None
+        state.set(
+            self._state_key,
+            [self.wait, self.cooldown_counter, float(has_best), self.best if has_best else 0.0],
+        )
+
+    def set_model(self, model):
+        super().set_model(model)
+        if getattr(model, "optimizer", None) is not None:
+            for opt in _backend.optimizers_of(model, "ReduceLROnPlateau"):
+                # Attached now, so that BackupAndRestore finds it to load into.
+                _backend.training_state(opt)
+
     def on_train_begin(self, logs=None):
-        _backend.optimizers_of(self.model, "ReduceLROnPlateau")
-        self._reset()
+        opt = _backend.optimizers_of(self.model, "ReduceLROnPlateau")[0]
+        self._warned = False
+        self._load_counters(_backend.training_state(opt))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        _apply_saved_scale(self.model, "ReduceLROnPlateau")
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
         opt = _backend.optimizers_of(self.model, "ReduceLROnPlateau")[0]
+        state = _backend.training_state(opt)
+        # Read each epoch: BackupAndRestore may have loaded them after on_train_begin.
+        self._load_counters(state)
         # The rate the epoch's last step trained with.
         logs["learning_rate"] = _backend.rate_at(opt, max(_backend.current_step(opt) - 1, 0))
         current = logs.get(self.monitor)
@@ -828,6 +913,7 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
                     self._reduce(epoch)
                     self.cooldown_counter = self.cooldown
                     self.wait = 0
+            self._save_counters(state)
 
     def _reduce(self, epoch: int) -> None:
         floor = float(np.float32(self.min_lr))
@@ -852,6 +938,7 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
                 if base_rate > 0:
                     new_scale = max(new_scale, self.min_lr / base_rate)
                 _backend.install(opt, S.Scaled(base, new_scale))
+                _backend.training_state(opt).set(_SCALE, new_scale)
                 new = new_scale * base_rate
                 retrace = True
             else:

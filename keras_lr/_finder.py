@@ -5,10 +5,13 @@ ladder of rates from `min_lr` to `max_lr`, records the true loss of every
 batch, stops when the loss diverges or the ladder ends, and puts the model
 back exactly as it found it.  `find_lr` runs it on data in one call.
 
-The test reads the loss of every batch, so it works per batch by nature.  An
-optimizer with a float rate has that variable set before each step, which
-keeps the compiled train step (no recompilation per test); an optimizer driven
-by a schedule gets the ladder as an in-graph `schedules.Table` for the test.
+The test reads the loss of every batch, so it works per batch by nature; the
+per-step host work is kept to a read of the loss and one write of the rate and
+the cleared loss mean (`_backend.StepWriter`: the backend's own variable write
+on TensorFlow, the step's in-flight state on JAX), with every per-step value
+made before the test starts.  An optimizer with a float rate keeps its
+compiled train step (no recompilation per test); an optimizer driven by a
+schedule gets the ladder as an in-graph `schedules.Table` for the test.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+import warnings
 from typing import Any
 
 import keras
@@ -208,6 +212,12 @@ class LRFinder(keras.callbacks.Callback):
         self.diverged_at: int | None = None
         self.stop_reason: str | None = None
         self._snapshot: _Snapshot | None = None
+        self._writer: _backend.StepWriter | None = None
+        self._rate_tensors: list = []
+        self._reset_tensors: list = []
+        self._wrote_in_flight = False
+        self._in_flight_checked = False
+        self._applied = self.rates.copy()
         self._progbar = None
         self._start_time = 0.0
         self._done = False
@@ -243,28 +253,49 @@ class LRFinder(keras.callbacks.Callback):
             for opt in self._snapshot.optimizers:
                 opt._learning_rate = ladder_schedule
             _backend.retrace(model)
+        self._prepare_writer()
         self._start_time = time.monotonic()
         if self.verbose:
             self._progbar = keras.utils.Progbar(
                 self.num_steps, stateful_metrics=["lr", "loss"], unit_name="step"
             )
 
+    def _prepare_writer(self):
+        """Tensors for every step's rate and for cleared metrics, made once."""
+        model, snap = self.model, self._snapshot
+        model.reset_metrics()
+        metric_vars = list(model.metrics_variables)
+        rate_vars = list(snap.sources) if snap.assign_mode else []
+        self._writer = _backend.StepWriter(model, rate_vars + metric_vars)
+        self._rate_tensors = [self._writer.tensors(self.rates, i) for i in range(len(rate_vars))]
+        self._reset_tensors = [
+            self._writer.repeated(
+                keras.ops.convert_to_numpy(var), len(rate_vars) + j, self.num_steps
+            )
+            for j, var in enumerate(metric_vars)
+        ]
+        self._applied = self.rates.copy()
+        self._writer.attach()
+
     def on_train_batch_begin(self, batch, logs=None):
-        # Sync the JAX trainer's state, which it then reads back before the
-        # step; reset the loss mean so the batch-end log is this batch's loss.
-        _backend.sync_state(self.model)
-        snap = self._snapshot
-        if snap is not None and snap.assign_mode and not self._done:
-            rate = self.rates[len(self._losses)]
-            for source in snap.sources:
-                source.assign(rate)
-        self.model.reset_metrics()
+        # Before each step: the step's rate (assignment mode) and a cleared
+        # loss mean, so that the batch-end log is this batch's loss.
+        if self._done or self._writer is None:
+            return
+        k = len(self._losses)
+        tensors = [values[k] for values in self._rate_tensors + self._reset_tensors]
+        self._wrote_in_flight = self._writer.write(tensors)
 
     def on_train_batch_end(self, batch, logs=None):
         if self._done:
             return
         k = len(self._losses)
         loss = float(np.asarray(keras.ops.convert_to_numpy((logs or {})["loss"])))
+        if self._wrote_in_flight and self._rate_tensors and not self._in_flight_checked:
+            # The way the step takes its state does not change within a fit:
+            # one check, at the first step written in flight, covers the run.
+            self._in_flight_checked = True
+            self._check_applied(k)
         self._losses.append(loss)
         self._avg = self.smoothing * self._avg + (1.0 - self.smoothing) * loss
         smoothed = self._avg / (1.0 - self.smoothing ** (k + 1))
@@ -290,6 +321,27 @@ class LRFinder(keras.callbacks.Callback):
         elif k + 1 >= self.num_steps:
             self._finish(None, None)
 
+    def _release_writer(self):
+        if self._writer is not None:
+            self._writer.detach()
+            self._writer = None
+
+    def _check_applied(self, k: int) -> None:
+        """Confirms that step k trained at its rate when it was written in flight."""
+        applied = float(np.asarray(keras.ops.convert_to_numpy(self._writer.applied(0))))
+        if applied != float(np.float32(self.rates[k])):
+            # The trainer did not take the written state: record the rate the
+            # step really used and write through the variables from now on.
+            self._applied[k] = applied
+            self._writer.stop_writing_in_flight()
+            warnings.warn(
+                f"LRFinder: step {k} trained at rate {applied:.6g}, not the ladder's "
+                f"{self.rates[k]:.6g} (the trainer did not take the rate with the step's "
+                "state). The history records the rate applied; the rest of the test "
+                "sets the rate through the variables, which is slower.",
+                stacklevel=2,
+            )
+
     def _validation_loss(self) -> float:
         _backend.sync_state(self.model)
         data = self.validation_data
@@ -309,6 +361,7 @@ class LRFinder(keras.callbacks.Callback):
         self.model.stop_training = True
 
     def on_train_end(self, logs=None):
+        self._release_writer()
         if self._snapshot is None:
             return
         if self.restore:
@@ -322,6 +375,7 @@ class LRFinder(keras.callbacks.Callback):
 
     def restore_model(self) -> None:
         """Puts back the rate, and with `restore=True` every variable (idempotent)."""
+        self._release_writer()
         snap = self._snapshot
         if snap is None:
             return
@@ -361,7 +415,7 @@ class LRFinder(keras.callbacks.Callback):
         n = len(self._losses)
         frame = {
             "step": np.arange(n, dtype=np.int64),
-            "lr": self.rates[:n].copy(),
+            "lr": self._applied[:n].copy(),
             "loss": np.asarray(self._losses, dtype=np.float64),
             "smoothed_loss": np.asarray(self._smoothed, dtype=np.float64),
         }
@@ -387,7 +441,7 @@ class LRFinder(keras.callbacks.Callback):
         end = n if self.diverged_at is None else self.diverged_at
         if self.validation_data is not None and self._val:
             steps = np.array([k for k in sorted(self._val) if k < max(end, 1)])
-            return self.rates[steps], np.array([self._val[k] for k in steps])
+            return self._applied[steps], np.array([self._val[k] for k in steps])
         start = 0
         if trim:
             start = self.num_steps // 10
@@ -396,7 +450,7 @@ class LRFinder(keras.callbacks.Callback):
                 end = stop
             elif end - start < 5:
                 start = 0
-        lrs = self.rates[start:end]
+        lrs = self._applied[start:end]
         curve = np.asarray(self._smoothed[start:end], dtype=np.float64)
         return lrs, curve
 
@@ -443,7 +497,7 @@ class LRFinder(keras.callbacks.Callback):
         if self.validation_data is not None and self._val:
             lrs, losses = self._curve(trim=False)
         else:
-            lrs, losses = self.rates[:end], np.asarray(self._losses[:end])
+            lrs, losses = self._applied[:end], np.asarray(self._losses[:end])
         base, high = _suggest.cyclic_bounds(lrs, losses)
         if not (math.isfinite(base) and math.isfinite(high)):
             raise ValueError(

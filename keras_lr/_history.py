@@ -47,29 +47,30 @@ def to_dataframe(records: list[EpochRecord]):
     """One row per optimizer step: step, epoch, lr, then the epoch's logs.
 
     Loss and metrics are those Keras reports at the end of each epoch; they
-    sit on the epoch's last step and are NaN on the others.
+    sit on the epoch's last step and are NaN on the others.  Every column is
+    allocated once at its full length and filled epoch by epoch, and handed to
+    pandas without a copy, so building the table of a million steps peaks at
+    about the table's own size.
     """
     import pandas as pd
 
-    steps, epochs, rates = [], [], []
+    lengths = [max(rec.end_step - rec.start_step, 0) for rec in records]
+    ends = np.cumsum([0] + lengths)
+    total = int(ends[-1])
+    step = np.empty(total, dtype=np.int64)
+    epoch = np.empty(total, dtype=np.int64)
+    rate = np.empty(total, dtype=np.float64)
     log_keys: list[str] = []
-    for rec in records:
-        span = np.arange(rec.start_step, rec.end_step, dtype=np.int64)
-        steps.append(span)
-        epochs.append(np.full(span.shape, rec.epoch, dtype=np.int64))
-        rates.append(evaluate(rec.schedule, span))
+    for rec, start, end in zip(records, ends[:-1], ends[1:]):
+        step[start:end] = np.arange(rec.start_step, rec.start_step + (end - start))
+        epoch[start:end] = rec.epoch
+        rate[start:end] = evaluate(rec.schedule, step[start:end])
         log_keys += [k for k in rec.logs if k not in log_keys and k != "learning_rate"]
-    if steps:
-        step = np.concatenate(steps)
-        frame = {"step": step, "epoch": np.concatenate(epochs), "lr": np.concatenate(rates)}
-    else:
-        step = np.zeros(0, dtype=np.int64)
-        frame = {"step": step, "epoch": step.copy(), "lr": np.zeros(0)}
-    offsets = np.cumsum([0] + [r.end_step - r.start_step for r in records])
+    frame = {"step": step, "epoch": epoch, "lr": rate}
     for key in log_keys:
-        column = np.full(step.shape, np.nan)
-        for rec, end in zip(records, offsets[1:]):
-            if key in rec.logs and end > 0 and rec.end_step > rec.start_step:
+        column = np.full(total, np.nan)
+        for rec, end, length in zip(records, ends[1:], lengths):
+            if key in rec.logs and length > 0:
                 column[end - 1] = rec.logs[key]
         frame[key] = column
-    return pd.DataFrame(frame)
+    return pd.DataFrame(frame, copy=False)

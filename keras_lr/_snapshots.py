@@ -17,6 +17,7 @@ intact.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import glob
 import json
@@ -40,7 +41,7 @@ from keras_lr._ensemble import (
     read_manifest,
     snapshot_paths,
 )
-from keras_lr._io import atomic_write
+from keras_lr._io import TEMP_PREFIX, atomic_write, is_chief
 
 __all__ = [
     "SnapshotEnsemble",
@@ -50,6 +51,8 @@ __all__ = [
 ]
 
 MANIFEST = MANIFEST_NAME
+# Key of SWA's running average in an optimizer's `TrainingState`.
+_SWA_COUNT = "swa_count"
 _FORMATS = {name: SAVE_FORMATS[name] for name in ("weights", "model")}
 
 
@@ -77,7 +80,7 @@ class _SnapshotWriter:
         return f"snapshot-{index:03d}{_FORMATS[self.save_format]}"
 
     def _ours(self) -> list[str]:
-        patterns = ["snapshot-*.weights.h5", "snapshot-*.keras", MANIFEST, ".keras_lr-*"]
+        patterns = ["snapshot-*.weights.h5", "snapshot-*.keras", MANIFEST, TEMP_PREFIX + "*"]
         found = []
         for pattern in patterns:
             found += glob.glob(os.path.join(glob.escape(self.directory), pattern))
@@ -89,10 +92,19 @@ class _SnapshotWriter:
         A directory holding a manifest whose snapshots all precede the current
         step is a resumed run: numbering continues.  Any other non-empty
         directory is refused unless `overwrite=True`, which removes the
-        snapshot files and manifest found there (and nothing else).
+        snapshot files and manifest found there (and nothing else).  Temporary
+        files of an interrupted write do not count.  A worker that is not the
+        chief (multi-worker training) takes the same decision from what it
+        reads, and changes nothing on disk.
         """
-        os.makedirs(self.directory, exist_ok=True)
-        existing = os.listdir(self.directory)
+        chief = is_chief()
+        if chief:
+            os.makedirs(self.directory, exist_ok=True)
+        existing = [
+            name
+            for name in (os.listdir(self.directory) if os.path.isdir(self.directory) else [])
+            if not name.startswith(TEMP_PREFIX)
+        ]
         self.entries = []
         if existing:
             entries = self._read_entries()
@@ -104,15 +116,17 @@ class _SnapshotWriter:
             if resumable:
                 self.entries = entries
             elif self.overwrite:
-                for path in self._ours():
-                    os.remove(path)
+                for path in self._ours() if chief else []:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.remove(path)
             else:
                 raise ValueError(
                     f"{owner}: directory {self.directory!r} is not empty and does not "
                     "hold snapshots of this run to resume. Pass `overwrite=True` to "
                     "replace its snapshots, or choose another `directory`."
                 )
-        self._check_writable(owner)
+        if chief:
+            self._check_writable(owner)
 
     def _read_entries(self) -> list[dict] | None:
         """The manifest's snapshots if it is valid and every file is there."""
@@ -125,7 +139,7 @@ class _SnapshotWriter:
 
     def _check_writable(self, owner: str) -> None:
         try:
-            fd, probe = tempfile.mkstemp(prefix=".keras_lr-probe-", dir=self.directory)
+            fd, probe = tempfile.mkstemp(prefix=TEMP_PREFIX + "probe-", dir=self.directory)
             os.close(fd)
             os.remove(probe)
         except OSError as err:
@@ -134,28 +148,35 @@ class _SnapshotWriter:
                 "Choose a writable `directory`."
             ) from err
 
-    def save(self, model: Any, entry: dict) -> str:
-        """Saves `model` as snapshot `entry["index"]`, then updates the manifest."""
+    def save(self, model: Any, entry: dict, owner: str) -> str:
+        """Saves `model` as snapshot `entry["index"]`, then updates the manifest.
+
+        An `OSError` (full disk, lost permission) leaves the earlier files and
+        manifest as they were and is raised again naming the file.
+        """
         name = self.file_name(entry["index"])
         final = os.path.join(self.directory, name)
         if self.save_format == "weights":
             write = lambda tmp: model.save_weights(tmp, overwrite=True)  # noqa: E731
         else:
             write = lambda tmp: model.save(tmp, overwrite=True)  # noqa: E731
-        atomic_write(final, write, suffix=_FORMATS[self.save_format])
+        with _naming_the_file(owner, f"snapshot {entry['index']}", final):
+            atomic_write(final, write, suffix=_FORMATS[self.save_format])
         entry = dict(entry, file=name)
-        self.entries = [e for e in self.entries if e["index"] != entry["index"]] + [entry]
-        self.entries.sort(key=lambda e: e["index"])
-        self._write_manifest()
+        entries = [e for e in self.entries if e["index"] != entry["index"]] + [entry]
+        entries.sort(key=lambda e: e["index"])
+        with _naming_the_file(owner, "the manifest", self.manifest_path):
+            self._write_manifest(entries)
+        self.entries = entries
         return final
 
-    def _write_manifest(self) -> None:
+    def _write_manifest(self, entries: list[dict]) -> None:
         manifest = {
             "format": MANIFEST_FORMAT,
             "version": MANIFEST_VERSION,
             "kind": self.kind,
             "save_format": self.save_format,
-            "snapshots": self.entries,
+            "snapshots": entries,
         }
 
         def write(tmp: str) -> None:
@@ -167,6 +188,24 @@ class _SnapshotWriter:
     @property
     def paths(self) -> list[str]:
         return [os.path.join(self.directory, e["file"]) for e in self.entries]
+
+
+@contextlib.contextmanager
+def _naming_the_file(owner: str, what: str, path: str):
+    """Re-raises an OSError of writing `path` with a message naming it."""
+    try:
+        yield
+    except OSError as err:
+        reason = err.strerror or str(err) or type(err).__name__
+        message = (
+            f"{owner}: could not write {what} to {path!r}: {reason}. The snapshots "
+            "and manifest written before are intact."
+        )
+        try:
+            named = type(err)(err.errno, message)
+        except Exception:  # an OSError subclass with another signature
+            named = OSError(err.errno, message)
+        raise named from err
 
 
 class _CollectingCallback(ScheduleCallback):
@@ -235,31 +274,45 @@ class _CollectingCallback(ScheduleCallback):
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
-        context = self._context
+        self._pending = []
+        self._prepared = False
+
+    def _prepare(self, epoch: int) -> None:
+        """Readies the directory and the snapshots still to take, before the first step.
+
+        Done at the first epoch begin rather than at train begin, so that the
+        step is the one a `BackupAndRestore` listed after this callback has
+        restored by then.  A snapshot due exactly at that step and missing from
+        the manifest (a crash while it was being written) is taken now: the
+        weights are those after its step.
+        """
+        context = dataclasses.replace(self._context, start_step=self._epoch_start[0])
         owner = type(self).__name__
         spx = getattr(self.model, "steps_per_execution", 1) or 1
         boundaries = self.boundaries(context)
         self._writer.prepare(context.start_step, owner)
         done = {e["index"] for e in self._writer.entries}
-        self._pending = [
-            b for b in boundaries if b.step > context.start_step and b.index not in done
-        ]
+        pending = [b for b in boundaries if b.step >= context.start_step and b.index not in done]
         spe = context.steps_per_epoch
         if spx > 1 and spe:
-            unreachable = [
-                b.step for b in self._pending if ((b.step - context.start_step) % spe) % spx
-            ]
+            unreachable = [b.step for b in pending if ((b.step - context.start_step) % spe) % spx]
             if unreachable:
                 raise ValueError(
                     f"{owner} saves after step {unreachable[0]}, which falls inside an "
                     f"execution of steps_per_execution={spx} steps. Use a "
                     "steps_per_execution that divides the snapshot spacing, or 1."
                 )
+        self._prepared = True
+        if pending and pending[0].step == context.start_step and context.start_step > 0:
+            self._take(pending.pop(0), max(epoch - 1, 0), {})
+        self._pending = [b for b in pending if b.step > context.start_step]
 
     def on_epoch_begin(self, epoch, logs=None):
         super().on_epoch_begin(epoch, logs)
         self._epoch_first_step = self._epoch_start[0]
         self._epoch = epoch
+        if not self._prepared:
+            self._prepare(epoch)
 
     def on_train_batch_begin(self, batch, logs=None):
         if self._pending and self._epoch_first_step + batch == self._pending[0].step:
@@ -286,7 +339,7 @@ class _CollectingCallback(ScheduleCallback):
             "lr": rate,
             "logs": logs,
         }
-        path = self._writer.save(self.model, entry)
+        path = self._writer.save(self.model, entry, type(self).__name__)
         if self.verbose:
             print(f"\n{type(self).__name__}: saved {path} (step {boundary.step}, lr {rate:.3g})")
 
@@ -494,6 +547,12 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
     before).  Batch-normalisation statistics of averaged weights need
     recomputing: call `keras_lr.update_bn(model, x)` after training.
 
+    The average (float64) and its count are kept with the optimizer, so they
+    are saved by `model.save_weights` and `BackupAndRestore` (list it after
+    this callback when it backs up at epoch ends) and a resumed run, or a
+    later `fit()` with a new callback on the same model, continues the same
+    average.  Weight files written while SWA runs grow by the average's size.
+
     Args:
         start_epoch: first epoch (0-based) whose end weights enter the average.
         swa_lr: constant rate from `start_epoch` on, or None to leave it.
@@ -543,9 +602,40 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
     def from_config(cls, config):
         return cls(**config)
 
+    def set_model(self, model):
+        super().set_model(model)
+        if getattr(model, "optimizer", None) is not None:
+            # Attached now, so that BackupAndRestore finds it to load into.
+            _backend.training_state(_backend.optimizers_of(model, "StochasticWeightAveraging")[0])
+
+    def _state(self):
+        return _backend.training_state(
+            _backend.optimizers_of(self.model, "StochasticWeightAveraging")[0]
+        )
+
+    def _load_average(self) -> None:
+        """The average and count kept with the optimizer (a resumed run's)."""
+        state = self._state()
+        count = state.get(_SWA_COUNT)
+        if count is None:
+            self.n_averaged, self.average = 0, None
+            return
+        self.n_averaged = int(count)
+        self.average = [state.get(f"{_SWA_COUNT}_{k}") for k in range(self._n_weights())]
+
+    def _save_average(self) -> None:
+        state = self._state()
+        state.set(_SWA_COUNT, self.n_averaged)
+        for k, value in enumerate(self.average):
+            state.set(f"{_SWA_COUNT}_{k}", value)
+
+    def _n_weights(self) -> int:
+        return len(self.model.trainable_variables)
+
     def on_train_begin(self, logs=None):
         _backend.optimizers_of(self.model, "StochasticWeightAveraging")
         self._rate_set = False
+        self._load_average()
 
     def on_epoch_begin(self, epoch, logs=None):
         if self.swa_lr is None or self._rate_set or epoch < self.start_epoch:
@@ -577,6 +667,8 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if epoch < self.start_epoch:
             return
+        # Read back each epoch: BackupAndRestore may load after on_train_begin.
+        self._load_average()
         weights = [
             np.asarray(keras.ops.convert_to_numpy(w), dtype=np.float64)
             for w in self.model.trainable_variables
@@ -587,6 +679,7 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
             n = self.n_averaged
             self.average = [(a * n + w) / (n + 1) for a, w in zip(self.average, weights)]
         self.n_averaged += 1
+        self._save_average()
 
     def on_train_end(self, logs=None):
         if not self.swap_at_end or self.average is None:

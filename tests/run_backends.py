@@ -5,6 +5,7 @@ backend.  Usage:
 
     python tests/run_backends.py                 # tensorflow, jax, torch
     python tests/run_backends.py jax -- -k cyclic
+    python tests/run_backends.py jax torch -- tests/test_finder.py
 
 Exits non-zero when any backend fails (or collects no test).
 """
@@ -31,13 +32,17 @@ def main(argv: list[str]) -> int:
         print(f"unknown backend(s) {unknown}; choose from {list(BACKENDS)}", file=sys.stderr)
         return 2
     here = os.path.dirname(os.path.abspath(__file__))
+    # Test paths among the extra arguments narrow the run; without any, the
+    # whole suite runs.
+    chosen_paths = [a for a in extra if not a.startswith("-") and os.path.exists(a.split("::")[0])]
+    targets = [] if chosen_paths else [here]
     results = {}
     for backend in chosen:
         print(f"\n===== KERAS_BACKEND={backend} =====", flush=True)
         env = dict(os.environ, KERAS_BACKEND=backend)
         start = time.monotonic()
         code = subprocess.call(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", here, *extra],
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *targets, *extra],
             env=env,
         )
         results[backend] = (code, time.monotonic() - start)

@@ -27,7 +27,7 @@ def test_readme_opens_with_the_two_setup_commands_that_ci_runs():
     assert first_block and text.index(first_block.group(0)) < text.index("\n## ")
     commands = [line for line in first_block.group(1).splitlines() if line.strip()]
     assert len(commands) == 2
-    assert "pip install" in commands[0] and "examples/" in commands[0]
+    assert "pip install" in commands[0] and commands[0].endswith("keras-lr demo")
     assert "[test" in commands[1] and "tests/run_backends.py" in commands[1]
     ci = (ROOT / ".ci" / "run").read_text()
     assert "README.md" in ci  # CI runs the README's own block, not a copy
@@ -43,3 +43,13 @@ def test_every_public_name_is_documented_in_the_readme():
         and f"`{name}" not in text
     ]
     assert missing == []
+
+
+def test_every_picture_the_readme_shows_is_in_the_repository():
+    text = (ROOT / "README.md").read_text()
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert len(pictures) >= 7  # the tour: one per demo callback, and all runs
+    missing = [p for p in pictures if not (ROOT / p).is_file()]
+    assert missing == []
+    for picture in pictures:
+        assert (ROOT / picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", picture

@@ -710,3 +710,35 @@ def test_float_rate_is_driven_without_recompiling():
     train_function = model.train_function
     keras_lr.find_lr(model, x, y, batch_size=16, num_steps=20, verbose=0)
     assert model.train_function is train_function
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="the rate travels with the step's state on JAX only")
+def test_a_rate_the_step_did_not_take_is_detected_and_recorded(monkeypatch):
+    # If the trainer ever stops passing the written state to the step, the
+    # step trains at the rate it already had: the finder must notice at the
+    # first step, record the rate really applied, and set later rates through
+    # the variables.
+    from keras_lr import _backend
+
+    write = _backend.StepWriter.write
+    calls = []
+
+    def write_dropping_the_first(self, tensors):
+        in_flight = write(self, tensors)
+        calls.append(in_flight)
+        if in_flight and len(calls) == 1:
+            self._pending = None  # the step will not see this write
+        return in_flight
+
+    monkeypatch.setattr(_backend.StepWriter, "write", write_dropping_the_first)
+    probe = RateProbe(12)
+    finder = keras_lr.LRFinder(
+        1e-3, 0.5, num_steps=12, restore=False, stop_on_divergence=False, verbose=0
+    )
+    with pytest.warns(UserWarning, match="step 0 trained at rate 0.5,"):
+        probe.fit([finder], epochs=3, steps_per_epoch=4)
+    expected = ladder(1e-3, 0.5, 12, "exponential")
+    expected[0] = 0.5  # the optimizer's own rate, which step 0 kept
+    np.testing.assert_allclose(probe.rates(), expected, rtol=2e-6)
+    np.testing.assert_allclose(finder.history["lr"], probe.rates(), rtol=2e-6)
+    assert calls[0] is True and not any(calls[1:])

@@ -1,0 +1,8 @@
+"""`python -m keras_lr`: the `keras-lr` command line."""
+
+import sys
+
+from keras_lr._cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

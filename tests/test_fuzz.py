@@ -1,0 +1,493 @@
+"""Property-based tests of every public constructor and function, and of the
+snapshot directory a resumed run finds.
+
+- Any invalid argument raises `ValueError` (bad value) or `TypeError` (bad
+  type) at construction, before any training, with the message naming the
+  argument in backticks and showing the value received.  The arguments and
+  their kinds come from `tests/test_arguments.py` (`CONSTRUCTORS`, the
+  schedules and scheduling callbacks) and from `OTHERS` below (snapshots, SWA,
+  the range test, ensembles, plots, helpers); hypothesis draws the bad values.
+- Random valid arguments never crash: every schedule evaluates to finite,
+  non-negative rates with NumPy (float64) and with `keras.ops` (float32), and
+  the two agree.
+- A snapshot directory with a random corrupted manifest is either resumed or
+  refused with a clear `ValueError` before training, never anything else.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import keras
+import numpy as np
+import pytest
+from conftest import RateProbe
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from test_arguments import (
+    ANNEAL,
+    BOOL,
+    CONSTRUCTORS,
+    CYCLIC_MODE,
+    MILESTONES,
+    MULT_FACTOR,
+    NONNEGATIVE_FLOAT,
+    NONNEGATIVE_INT,
+    NOT_CALLABLE,
+    OPEN_UNIT_INTERVAL,
+    OPTIONAL_POSITIVE_INT,
+    POSITIVE_FLOAT,
+    POSITIVE_INT,
+    SCALE_MODE,
+    UNIT_INTERVAL_OPEN_LOW,
+)
+from test_ensemble import corrupt_manifests
+
+import keras_lr
+from keras_lr import schedules as S
+
+FEW = settings(max_examples=25, deadline=None)
+NAN, INF = float("nan"), float("inf")
+
+# -- bad values by kind -----------------------------------------------------------
+
+# Not numbers, not strings of choices, not callables; never valid anywhere below
+# (None and booleans are added per kind where they are invalid).
+junk = st.one_of(
+    st.text(max_size=6),
+    st.binary(max_size=4),
+    st.complex_numbers(allow_nan=False, max_magnitude=10),
+    st.lists(st.text(max_size=2), min_size=1, max_size=2),
+    st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
+    st.builds(object),
+)
+none_or_bool = st.one_of(st.none(), st.booleans())
+any_float = st.floats(allow_nan=True, allow_infinity=True)
+
+
+def below(limit, inclusive):
+    """Floats under `limit` (or at it), nan and +-inf: bad values of a bounded float."""
+    low = st.floats(max_value=limit, exclude_max=not inclusive, allow_nan=False)
+    return st.one_of(low, st.sampled_from([NAN, INF, -INF]))
+
+
+def outside(low, high, low_open, high_open):
+    return st.one_of(
+        st.floats(max_value=low, exclude_max=not low_open, allow_nan=False),
+        st.floats(min_value=high, exclude_min=not high_open, allow_nan=False),
+        st.sampled_from([NAN, INF, -INF]),
+    )
+
+
+def choices_of(valid):
+    return (
+        st.text(max_size=8).filter(lambda s: s not in valid),
+        st.one_of(junk.filter(lambda v: not isinstance(v, str)), none_or_bool),
+    )
+
+
+def int_kind(minimum, optional=False):
+    types = st.one_of(junk, any_float, st.booleans() if optional else none_or_bool)
+    return st.integers(max_value=minimum - 1), types
+
+
+def float_kind(bad_values, optional=False):
+    return bad_values, st.one_of(junk, st.booleans() if optional else none_or_bool)
+
+
+def not_callable():
+    # None is valid where NOT_CALLABLE is used (scale_fn=None: the mode's scale).
+    return st.nothing(), st.one_of(junk.filter(lambda v: not callable(v)), st.booleans(), any_float)
+
+
+def increasing_ints():
+    bad_values = st.lists(st.integers(-3, 30), min_size=0, max_size=4).filter(
+        lambda xs: not xs or xs[0] < 1 or any(b <= a for a, b in zip(xs, xs[1:]))
+    )
+    bad_types = st.one_of(
+        st.text(max_size=4),
+        st.booleans(),
+        st.integers(),
+        st.lists(st.floats(), min_size=1, max_size=3),
+    )
+    return bad_values, bad_types
+
+
+def path_kind():
+    return st.nothing(), st.one_of(
+        st.integers(), st.none(), st.lists(st.text(max_size=2), max_size=2)
+    )
+
+
+# (ValueError values, TypeError values) per kind list of tests/test_arguments.py.
+KINDS = {
+    id(POSITIVE_FLOAT): float_kind(below(0.0, True)),
+    id(NONNEGATIVE_FLOAT): float_kind(below(0.0, False)),
+    id(POSITIVE_INT): int_kind(1),
+    id(OPTIONAL_POSITIVE_INT): int_kind(1, optional=True),
+    id(NONNEGATIVE_INT): int_kind(0, optional=True),
+    id(UNIT_INTERVAL_OPEN_LOW): float_kind(outside(0.0, 1.0, True, False)),
+    id(OPEN_UNIT_INTERVAL): float_kind(outside(0.0, 1.0, True, True)),
+    id(MULT_FACTOR): float_kind(below(1.0, False)),
+    id(CYCLIC_MODE): choices_of(["triangular", "triangular2", "exp_range"]),
+    id(SCALE_MODE): choices_of(["cycle", "iterations"]),
+    id(ANNEAL): choices_of(["cos", "linear"]),
+    id(BOOL): (st.nothing(), st.one_of(junk, st.none(), st.integers(), any_float)),
+    id(NOT_CALLABLE): not_callable(),
+    id(MILESTONES): increasing_ints(),
+}
+
+
+def kind_of(table_list):
+    """Strategies for a kind list of test_arguments, or its own examples."""
+    if id(table_list) in KINDS:
+        return KINDS[id(table_list)]
+    by_error = {ValueError: [], TypeError: []}
+    for value, error, _ in table_list:
+        by_error[error].append(value)
+    return tuple(st.sampled_from(v) if v else st.nothing() for v in by_error.values())
+
+
+# -- the constructors and functions not in test_arguments.CONSTRUCTORS -------------
+
+
+def _model():
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    return model
+
+
+X3 = np.zeros((8, 3), "float32")
+OTHERS = {
+    "SnapshotEnsemble": (
+        keras_lr.SnapshotEnsemble,
+        {"n_snapshots": 2},
+        {
+            "n_snapshots": int_kind(1),
+            "max_lr": float_kind(below(0.0, True)),
+            "epochs": int_kind(1, optional=True),
+            "save_format": choices_of(["weights", "model"]),
+            "overwrite": KINDS[id(BOOL)],
+            "verbose": int_kind(0, optional=True),
+            "directory": path_kind(),
+        },
+    ),
+    "FastGeometricEnsemble": (
+        keras_lr.FastGeometricEnsemble,
+        {"lr_high": 0.1, "lr_low": 0.01, "cycle_steps": 4},
+        {
+            "lr_high": float_kind(below(0.0, True)),
+            "lr_low": float_kind(below(0.0, True)),
+            "cycle_steps": int_kind(1),
+            "n_models": int_kind(1, optional=True),
+            "save_format": choices_of(["weights", "model"]),
+            "overwrite": KINDS[id(BOOL)],
+            "directory": path_kind(),
+        },
+    ),
+    "StochasticWeightAveraging": (
+        keras_lr.StochasticWeightAveraging,
+        {"start_epoch": 1},
+        {
+            "start_epoch": int_kind(0),
+            "swa_lr": float_kind(below(0.0, True), optional=True),
+            "swap_at_end": KINDS[id(BOOL)],
+            "verbose": int_kind(0, optional=True),
+        },
+    ),
+    "LRFinder": (
+        keras_lr.LRFinder,
+        {},
+        {
+            "min_lr": float_kind(below(0.0, True)),
+            "max_lr": float_kind(below(0.0, True)),
+            "num_steps": int_kind(2),
+            "mode": choices_of(["exponential", "linear"]),
+            "smoothing": float_kind(outside(0.0, 1.0, False, True)),
+            "divergence_threshold": float_kind(below(1.0, True)),
+            "stop_on_divergence": KINDS[id(BOOL)],
+            "restore": KINDS[id(BOOL)],
+            "verbose": int_kind(0, optional=True),
+            "validation_every": int_kind(1),
+        },
+    ),
+    "find_lr": (
+        lambda **kw: keras_lr.find_lr(_model(), X3, X3[:, :1], verbose=0, **kw),
+        {},
+        {
+            "batch_size": int_kind(1),
+            "num_steps": int_kind(2),
+            "min_lr": float_kind(below(0.0, True)),
+        },
+    ),
+    "update_bn": (
+        lambda **kw: keras_lr.update_bn(_model(), X3, **kw),
+        {},
+        {"batch_size": int_kind(1)},
+    ),
+    "FitContext": (
+        keras_lr.FitContext,
+        {},
+        {
+            "steps_per_epoch": int_kind(1, optional=True),
+            "epochs": int_kind(1, optional=True),
+            "start_step": int_kind(0),
+            "horizon": int_kind(1, optional=True),
+        },
+    ),
+    "warmup": (
+        S.warmup,
+        {"schedule": S.Constant(0.1), "warmup_steps": 3},
+        {"warmup_steps": int_kind(0), "start_lr": float_kind(below(0.0, False))},
+    ),
+    "Table": (
+        S.Table,
+        {"values": [0.1, 0.2]},
+        {"offset": int_kind(0)},
+    ),
+    "schedule": (
+        lambda **kw: keras_lr.CyclicLR(0.1, 0.5, 3).schedule(**kw),
+        {"steps": 10},
+        {"steps_per_epoch": int_kind(1, optional=True), "epochs": int_kind(1, optional=True)},
+    ),
+    "WeightedMean": (
+        keras_lr.WeightedMean,
+        {"ensemble_weights": [1.0, 2.0]},
+        {
+            "ensemble_weights": (
+                st.nothing(),
+                st.one_of(st.integers(), st.none(), st.text(max_size=3)),
+            )
+        },
+    ),
+    "read_manifest": (keras_lr.read_manifest, {"directory": "."}, {"directory": path_kind()}),
+    "snapshot_paths": (keras_lr.snapshot_paths, {"directory": "."}, {"directory": path_kind()}),
+    "plot_schedule": (
+        keras_lr.plot_schedule,
+        {"callback_or_schedule": S.Constant(0.1), "steps": 5},
+        {
+            "callback_or_schedule": (
+                st.nothing(),
+                st.one_of(st.integers(), st.none(), st.text(max_size=3)),
+            )
+        },
+    ),
+}
+
+CASES = [
+    pytest.param(ctor, valid, name, kind_of(bad), id=f"{ctor.__name__}-{name}")
+    for ctor, (valid, kinds) in CONSTRUCTORS.items()
+    for name, bad in kinds.items()
+] + [
+    pytest.param(ctor, valid, name, strategies, id=f"{label}-{name}")
+    for label, (ctor, valid, kinds) in OTHERS.items()
+    for name, strategies in kinds.items()
+]
+
+
+def test_every_public_name_is_fuzzed():
+    fuzzed = {c.__name__ for c in CONSTRUCTORS} | set(OTHERS)
+    public = {name for name in keras_lr.__all__ if callable(getattr(keras_lr, name))}
+    # Covered elsewhere: the ensemble weight fit and load_ensemble's arguments
+    # (tests/test_ensemble.py tables), plot_history (one argument, checked there).
+    elsewhere = {"fit_ensemble_weights", "load_ensemble", "plot_history"}
+    assert public - elsewhere <= fuzzed
+    schedules = {n for n in S.__all__ if isinstance(getattr(S, n), type)} - {"Schedule"}
+    assert schedules - {"Join"} <= fuzzed  # Join: test_arguments.relation_cases
+
+
+def shows(message, value):
+    """The message shows the value received (or, for a sequence, the bad element)."""
+    if repr(value) in message:
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(repr(item) in message for item in value)
+    return False
+
+
+@pytest.mark.parametrize("ctor, valid, name, strategies", CASES)
+@FEW
+@given(data=st.data())
+def test_any_bad_argument_is_refused_naming_it_and_the_value(ctor, valid, name, strategies, data):
+    options = [(e, s) for e, s in zip((ValueError, TypeError), strategies) if not s.is_empty]
+    error, strategy = data.draw(st.sampled_from(options), label="error")
+    value = data.draw(strategy, label=name)
+    with pytest.raises((ValueError, TypeError)) as info:
+        ctor(**{**valid, name: value})
+    message = str(info.value)
+    assert type(info.value) is error, message
+    assert f"`{name}`" in message or f"`{name}[" in message, message
+    assert shows(message, value), message
+
+
+# -- valid arguments never crash ---------------------------------------------------
+
+rate = st.floats(0.0, 1.0)
+peak = st.floats(1e-6, 1.0)
+length = st.integers(1, 40)
+unit = st.floats(0.01, 1.0)
+
+
+@st.composite
+def leaf_schedules(draw):
+    kind = draw(st.sampled_from(sorted(LEAVES)))
+    return LEAVES[kind](draw)
+
+
+def _bounded(cls, draw, **extra):
+    high = draw(peak)
+    return cls(draw(rate) * high, high, **extra)
+
+
+LEAVES = {
+    "Constant": lambda d: S.Constant(d(rate)),
+    "Linear": lambda d: S.Linear(d(rate), d(rate), d(length)),
+    "Cosine": lambda d: (lambda hi: S.Cosine(hi, d(rate) * hi, d(length)))(d(peak)),
+    "Polynomial": lambda d: S.Polynomial(d(peak), d(length), d(st.floats(0.1, 4.0)), d(rate)),
+    "Exponential": lambda d: S.Exponential(d(peak), d(unit)),
+    "Staircase": lambda d: S.Staircase(
+        d(peak),
+        d(unit),
+        d(length),
+        d(
+            st.none()
+            | st.lists(st.integers(1, 60), min_size=1, max_size=4, unique=True).map(sorted)
+        ),
+    ),
+    "Cyclic": lambda d: _bounded(
+        S.Cyclic,
+        d,
+        step_size=d(length),
+        mode=d(st.sampled_from(["triangular", "triangular2", "exp_range"])),
+        gamma=d(st.floats(0.5, 1.0)),
+        step_size_down=d(st.none() | length),
+    ),
+    "CosineRestarts": lambda d: (
+        lambda hi: S.CosineRestarts(
+            d(rate) * hi,
+            hi,
+            d(length),
+            d(st.just(1.0) | st.floats(1.0, 3.0)),
+            d(unit),
+            d(st.integers(1, 8)),
+        )
+    )(d(peak)),
+    "OneCycle": lambda d: (
+        lambda three: S.OneCycle(
+            d(peak),
+            d(st.integers(2, 80)),
+            d(st.floats(0.05, 0.45 if three else 0.95)),
+            d(st.floats(1.0, 100.0)),
+            d(st.floats(1.0, 1e4)),
+            d(st.sampled_from(["cos", "linear"])),
+            three,
+        )
+    )(d(st.booleans())),
+    "GeometricCycle": lambda d: (
+        lambda low: S.GeometricCycle(low + d(rate), low, 2 * d(st.integers(1, 20)))
+    )(d(peak)),
+    "Table": lambda d: S.Table(d(st.lists(rate, min_size=1, max_size=30)), d(st.integers(0, 20))),
+}
+
+
+@st.composite
+def composite_schedules(draw, children):
+    kind = draw(st.sampled_from(["PerEpoch", "Join", "Scaled", "warmup"]))
+    if kind == "PerEpoch":
+        return S.PerEpoch(draw(children), draw(st.integers(1, 10)))
+    if kind == "Scaled":
+        return S.Scaled(draw(children), draw(st.floats(1e-3, 10.0)))
+    if kind == "warmup":
+        return S.warmup(draw(children), draw(st.integers(0, 30)), draw(rate))
+    parts = draw(st.lists(children, min_size=1, max_size=3))
+    bounds = draw(
+        st.lists(st.integers(1, 80), min_size=len(parts) - 1, max_size=len(parts) - 1, unique=True)
+    )
+    return S.Join(parts, sorted(bounds))
+
+
+schedules = st.recursive(leaf_schedules(), lambda c: composite_schedules(c), max_leaves=4)
+STEPS = np.r_[np.arange(120), [1_000, 99_999, 1_234_567, 2**31 - 2]]
+
+
+def test_every_schedule_class_is_drawn():
+    drawn = set(LEAVES) | {"PerEpoch", "Join", "Scaled"}
+    assert {n for n in S.__all__ if isinstance(getattr(S, n), type)} - {"Schedule"} <= drawn
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(schedule=schedules)
+def test_valid_schedules_give_finite_rates_in_numpy_and_in_keras_ops(schedule):
+    rates = schedule.numpy(STEPS)
+    assert rates.shape == STEPS.shape and rates.dtype == np.float64
+    assert np.all(np.isfinite(rates)) and np.all(rates >= 0)
+    compiled = np.asarray(keras.ops.convert_to_numpy(schedule(STEPS.astype("int32"))))
+    assert compiled.dtype == np.float32
+    scale = max(1.0, float(rates.max()))
+    np.testing.assert_allclose(compiled, rates, rtol=1e-4, atol=2e-6 * scale)
+    rebuilt = type(schedule).from_config(schedule.get_config())
+    np.testing.assert_array_equal(rebuilt.numpy(STEPS), rates)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    n=st.integers(1, 6),
+    max_lr=peak,
+    spe=st.integers(1, 6),
+    epochs=st.integers(1, 8),
+    fge_half=st.integers(1, 6),
+    swa_lr=st.none() | peak,
+)
+def test_valid_snapshot_and_swa_callbacks_preview_finite_rates(
+    n, max_lr, spe, epochs, fge_half, swa_lr
+):
+    assume(n <= spe * epochs and (n - 1) * math.ceil(spe * epochs / n) < spe * epochs)
+    snap = keras_lr.SnapshotEnsemble(n, max_lr=max_lr, directory="unused", epochs=epochs)
+    rates = snap.schedule(spe * epochs, steps_per_epoch=spe)
+    assert np.all(np.isfinite(rates)) and rates.max() <= max_lr * (1 + 1e-12) and rates.min() >= 0
+    fge = keras_lr.FastGeometricEnsemble(max_lr * 2, max_lr, 2 * fge_half, directory="unused")
+    assert np.all(np.isfinite(fge.schedule(50)))
+    keras_lr.StochasticWeightAveraging(epochs - 1, swa_lr=swa_lr)
+    keras_lr.LRFinder(max_lr / 10, max_lr, num_steps=n + 1)
+
+
+# -- a corrupted snapshot directory at the start of a run ----------------------------
+
+
+@pytest.mark.filterwarnings("ignore:`shuffle=True` was passed")
+@pytest.mark.parametrize("overwrite", [False, True])
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(content=corrupt_manifests())
+def test_corrupt_snapshot_directory_is_refused_or_replaced_never_a_crash(
+    tmp_path_factory, overwrite, content
+):
+    directory = tmp_path_factory.mktemp("snaps")
+    (directory / "manifest.json").write_bytes(content)
+    for k in range(3):
+        (directory / f"snapshot-{k:03d}.weights.h5").write_bytes(b"not hdf5")
+    probe = RateProbe(8)
+    snap = keras_lr.SnapshotEnsemble(2, max_lr=0.2, directory=directory, overwrite=overwrite)
+    if not overwrite:
+        with pytest.raises(ValueError, match="not empty.*overwrite=True") as info:
+            probe.fit([snap], epochs=2, steps_per_epoch=4)
+        assert str(directory) in str(info.value)
+        assert not np.any(probe.rates())  # refused before the first step
+        assert (directory / "manifest.json").read_bytes() == content
+        return
+    probe.fit([snap], epochs=2, steps_per_epoch=4)
+    manifest = keras_lr.read_manifest(directory)
+    assert [e["step"] for e in manifest["snapshots"]] == [4, 8]
+    assert sorted(os.listdir(directory)) == [
+        "manifest.json",
+        "snapshot-000.weights.h5",
+        "snapshot-001.weights.h5",
+    ]
+    with open(directory / "manifest.json") as f:
+        assert json.load(f)["kind"] == "SnapshotEnsemble"
