@@ -107,6 +107,13 @@ def _by_case(results: dict, benchmark: str, key=lambda row: row["case"]) -> dict
     return table
 
 
+def _cell(row: dict) -> str:
+    """The median ratio, and half the range of the per-round ratios around it."""
+    if row["spread"] == 0:
+        return f"{row['ratio']:.2f}x"
+    return f"{row['ratio']:.2f}x ±{50 * row['spread']:.0f}%"
+
+
 def _ratio_table(results: dict, benchmark: str, key=lambda row: row["case"]) -> str:
     backends = [b for b in results if any(r["benchmark"] == benchmark for r in results[b]["rows"])]
     rows = []
@@ -114,7 +121,7 @@ def _ratio_table(results: dict, benchmark: str, key=lambda row: row["case"]) -> 
         cells = []
         for backend in backends:
             row = per_backend.get(backend)
-            cells.append(f"{row['ratio']:.2f}x" if row else "")
+            cells.append(_cell(row) if row else "")
         rows.append([case, *cells])
     return _table(["case", *backends], rows)
 
@@ -137,7 +144,8 @@ def report(results: dict, quick: bool, seconds: float) -> str:
         f"in {seconds:.0f} s; `python benchmarks/run.py`",
         "",
         "Ratios are medians over interleaved rounds of a case's time divided by the "
-        "baseline's in the same round.",
+        "baseline's in the same round; ± is half the range of those per-round ratios, "
+        "relative to the median.",
     ]
     for benchmark, title in (
         ("callbacks", "1. Scheduling callbacks against bare fit (tiny model, 2 x 1024 steps)"),
@@ -188,10 +196,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds (default 5)")
     parser.add_argument("--quick", action="store_true", help="small sizes, a smoke run")
     parser.add_argument("--out", default=os.path.join(HERE, "results.md"))
+    parser.add_argument(
+        "--render", metavar="JSON", help="rewrite the report from a results .json file; no runs"
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         worker(args.only, args.repeats, args.quick)
+        return 0
+    if args.render:
+        with open(args.render) as source:
+            saved = json.load(source)
+        text = report(saved["results"], saved["quick"], saved["seconds"])
+        with open(args.out, "w") as out:
+            out.write(text)
+        print(text)
         return 0
     start = time.monotonic()
     results = {}
@@ -212,8 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     text = report(results, args.quick, time.monotonic() - start)
     with open(args.out, "w") as out:
         out.write(text)
+    seconds = time.monotonic() - start
     with open(os.path.splitext(args.out)[0] + ".json", "w") as out:
-        json.dump(results, out, indent=1)
+        json.dump({"results": results, "quick": args.quick, "seconds": seconds}, out, indent=1)
     print(text)
     return 0
 
