@@ -17,8 +17,8 @@ import matplotlib
 matplotlib.use("Agg")
 
 import keras  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
+
+from keras_lr._demo import load_digits  # noqa: E402
 
 SEED = 0
 BATCH_SIZE = 32
@@ -40,14 +40,11 @@ def parse_args(doc: str, epochs: int) -> argparse.Namespace:
 
 
 def load_data():
-    """Digits as ((x_train, y_train), (x_test, y_test)), pixels scaled to [0, 1]."""
-    digits = load_digits()
-    x = (digits.data / 16.0).astype("float32")  # pixel intensities run 0..16
-    y = digits.target.astype("int32")
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=0.25, random_state=SEED, stratify=y
-    )
-    return (x_train, y_train), (x_test, y_test)
+    """Digits as ((x_train, y_train), (x_test, y_test)), pixels scaled to [0, 1].
+
+    The same 75/25 stratified split as `keras-lr demo` (one loader for both).
+    """
+    return load_digits(SEED)
 
 
 def steps_per_epoch(x_train) -> int:

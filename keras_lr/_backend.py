@@ -66,6 +66,18 @@ def training_state(optimizer: Any) -> TrainingState:
     return state
 
 
+def attach_training_states(model: Any, owner: str) -> None:
+    """Gives every optimizer `owner` drives its `TrainingState` at `set_model`.
+
+    `BackupAndRestore` loads the optimizer's saved state before any callback's
+    `on_train_begin`: the state must be attached by then to be loaded into.
+    A model without an optimizer yet is left alone.
+    """
+    if getattr(model, "optimizer", None) is not None:
+        for opt in optimizers_of(model, owner):
+            training_state(opt)
+
+
 def optimizers_of(model: Any, owner: str) -> list:
     """The optimizers whose rate `owner` drives, unwrapped from wrappers."""
     optimizer = getattr(model, "optimizer", None)
@@ -162,6 +174,16 @@ def set_global_rng_states(states: dict) -> None:
         torch.random.set_rng_state(states["torch"])
 
 
+# The JAX trainer's state: a tuple of these groups, in this order (`_jax_state`
+# holds the same groups by name).
+_JAX_STATE = (
+    "trainable_variables",
+    "non_trainable_variables",
+    "optimizer_variables",
+    "metrics_variables",
+)
+
+
 class StepWriter:
     """Sets a few variables before every train step with the least host work.
 
@@ -201,12 +223,15 @@ class StepWriter:
         self._pending = None
         self._wrapped = None
         if backend == "jax":
-            groups = (list(model.optimizer.variables), list(model.metrics_variables))
+            groups = {
+                _JAX_STATE.index("optimizer_variables"): list(model.optimizer.variables),
+                _JAX_STATE.index("metrics_variables"): list(model.metrics_variables),
+            }
             slots = []
             for var in self.variables:
                 found = [
-                    (2 + g, i)
-                    for g, members in enumerate(groups)
+                    (g, i)
+                    for g, members in groups.items()
                     for i, member in enumerate(members)
                     if member is var
                 ]
@@ -231,10 +256,6 @@ class StepWriter:
             # One op makes all of them.
             return tf.unstack(tf.constant(np.stack(arrays))) if arrays else []
         return [keras.ops.convert_to_tensor(a) for a in arrays]
-
-    def repeated(self, value, index: int, count: int) -> list:
-        """`value` for variable `index` at each of `count` steps."""
-        return self.tensors([value], index) * count
 
     def attach(self) -> None:
         """Wraps the model's train function (JAX); a no-op elsewhere."""
@@ -288,10 +309,4 @@ class StepWriter:
     def applied(self, position: int) -> Any:
         """What variable `position` held in the state the last step returned (JAX)."""
         group, index = self._slots[position]
-        names = ("trainable_variables", "non_trainable_variables")
-        names += ("optimizer_variables", "metrics_variables")
-        return self.model._jax_state[names[group]][index]
-
-    def stop_writing_in_flight(self) -> None:
-        """From now on, writes go through the variables."""
-        self.detach()
+        return self.model._jax_state[_JAX_STATE[group]][index]

@@ -256,9 +256,7 @@ class ScheduleCallback(keras.callbacks.Callback):
             return
         optimizers = _backend.optimizers_of(model, type(self).__name__)
         self._sources_before = [_backend.rate_source(o) for o in optimizers]
-        for opt in optimizers:
-            # Attached now, so that BackupAndRestore finds it to load into.
-            _backend.training_state(opt)
+        _backend.attach_training_states(model, type(self).__name__)
         # Swap a float rate for an equal constant schedule now, before other
         # callbacks (BackupAndRestore) load optimizer variables: the variable
         # list must already have the shape it has while the schedule is in.
@@ -869,10 +867,7 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
 
     def set_model(self, model):
         super().set_model(model)
-        if getattr(model, "optimizer", None) is not None:
-            for opt in _backend.optimizers_of(model, "ReduceLROnPlateau"):
-                # Attached now, so that BackupAndRestore finds it to load into.
-                _backend.training_state(opt)
+        _backend.attach_training_states(model, "ReduceLROnPlateau")
 
     def on_train_begin(self, logs=None):
         opt = _backend.optimizers_of(self.model, "ReduceLROnPlateau")[0]

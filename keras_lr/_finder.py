@@ -268,13 +268,11 @@ class LRFinder(keras.callbacks.Callback):
         rate_vars = list(snap.sources) if snap.assign_mode else []
         self._writer = _backend.StepWriter(model, rate_vars + metric_vars)
         self._rate_tensors = [self._writer.tensors(self.rates, i) for i in range(len(rate_vars))]
+        # The same cleared values serve every step.
         self._reset_tensors = [
-            self._writer.repeated(
-                keras.ops.convert_to_numpy(var), len(rate_vars) + j, self.num_steps
-            )
+            self._writer.tensors([keras.ops.convert_to_numpy(var)], len(rate_vars) + j)[0]
             for j, var in enumerate(metric_vars)
         ]
-        self._applied = self.rates.copy()
         self._writer.attach()
 
     def on_train_batch_begin(self, batch, logs=None):
@@ -283,7 +281,7 @@ class LRFinder(keras.callbacks.Callback):
         if self._done or self._writer is None:
             return
         k = len(self._losses)
-        tensors = [values[k] for values in self._rate_tensors + self._reset_tensors]
+        tensors = [values[k] for values in self._rate_tensors] + self._reset_tensors
         self._wrote_in_flight = self._writer.write(tensors)
 
     def on_train_batch_end(self, batch, logs=None):
@@ -333,7 +331,7 @@ class LRFinder(keras.callbacks.Callback):
             # The trainer did not take the written state: record the rate the
             # step really used and write through the variables from now on.
             self._applied[k] = applied
-            self._writer.stop_writing_in_flight()
+            self._writer.detach()
             warnings.warn(
                 f"LRFinder: step {k} trained at rate {applied:.6g}, not the ladder's "
                 f"{self.rates[k]:.6g} (the trainer did not take the rate with the step's "

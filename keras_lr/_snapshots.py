@@ -605,8 +605,7 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
     def set_model(self, model):
         super().set_model(model)
         if getattr(model, "optimizer", None) is not None:
-            # Attached now, so that BackupAndRestore finds it to load into.
-            _backend.training_state(_backend.optimizers_of(model, "StochasticWeightAveraging")[0])
+            self._state()  # attached now, for BackupAndRestore to load into
 
     def _state(self):
         return _backend.training_state(
