@@ -11,6 +11,8 @@ attached to the optimizer, which Keras saves with the optimizer's variables.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -55,15 +57,56 @@ class TrainingState(keras.layers.Layer):
             self._values[key] = np.array(store[key], dtype=np.float64)
 
 
-def training_state(optimizer: Any) -> TrainingState:
-    """The optimizer's `TrainingState`, attached on first use."""
-    state = getattr(optimizer, STATE_ATTR, None)
+# The instance attribute holding the state.  Its name starts with "__" so that
+# Keras's saving walk (which skips such names) reaches the state only through
+# the class property below, under one path: "keras_lr_state".
+_STATE_SLOT = "__keras_lr_state"
+
+
+def _state_property(optimizer: Any) -> TrainingState:
+    state = optimizer.__dict__.get(_STATE_SLOT)
     if not isinstance(state, TrainingState):
         state = TrainingState(name=STATE_ATTR)
-        # Past the optimizer's own attribute tracking: Keras's saving walks
-        # the attribute all the same (it is a Keras saveable).
-        object.__setattr__(optimizer, STATE_ATTR, state)
+        # Past the optimizer's own attribute tracking (Keras 3.0-3.15 track
+        # layers set as attributes, which would add it to its variables).
+        object.__setattr__(optimizer, _STATE_SLOT, state)
     return state
+
+
+def _add_state_property(cls: type) -> None:
+    if not isinstance(cls.__dict__.get(STATE_ATTR), property):
+        setattr(cls, STATE_ATTR, property(_state_property))
+
+
+def _install_state_property() -> None:
+    """Gives the Keras optimizer classes a `keras_lr_state` property.
+
+    Keras's saving (`saving_lib._walk_saveable`, Keras 3.0-3.15) visits the
+    attributes listed by `dir(optimizer)`, when saving and when loading, less
+    those of a plain `keras.optimizers.Optimizer` (which is left alone, so
+    the name is not skipped).  As a class property, the state is there in an
+    optimizer that `keras.saving.load_model` has just rebuilt from its config,
+    so the saved plateau state and SWA average load with the model in a
+    process that imported keras_lr; a process without keras_lr skips the
+    entry.  The property makes an empty state on first access, which saves
+    nothing.  Optimizer classes defined later get it when keras_lr first
+    drives one of them (`training_state`).
+    """
+    stack = list(keras.optimizers.Optimizer.__subclasses__())
+    while stack:
+        cls = stack.pop()
+        _add_state_property(cls)
+        stack.extend(cls.__subclasses__())
+
+
+_install_state_property()
+
+
+def training_state(optimizer: Any) -> TrainingState:
+    """The optimizer's `TrainingState`, attached on first use."""
+    if type(optimizer) is not keras.optimizers.Optimizer:
+        _add_state_property(type(optimizer))
+    return _state_property(optimizer)
 
 
 def attach_training_states(model: Any, owner: str) -> None:
@@ -99,17 +142,122 @@ def optimizers_of(model: Any, owner: str) -> list:
 
 
 def current_step(optimizer: Any) -> int:
-    """The optimizer's `iterations` as a Python int (one host read)."""
+    """The optimizer's `iterations` as a Python int (one host read).
+
+    This is the step of every keras_lr schedule: one optimizer update.  With
+    `gradient_accumulation_steps=N`, Keras's `iterations` already counts
+    updates (its batch counter divided by N).
+    """
     return int(np.asarray(keras.ops.convert_to_numpy(optimizer.iterations)))
 
 
+# -- gradient accumulation -------------------------------------------------------
+#
+# Keras 3.4-3.15: with `gradient_accumulation_steps=N` the optimizer updates
+# the weights every N batches; `iterations` counts updates, but the optimizer
+# evaluates a `LearningRateSchedule` at its batch counter `_iterations`
+# (`BaseOptimizer._get_current_learning_rate`).  keras_lr's schedules count
+# updates, so the installed object is wrapped in `_PerUpdate`, which evaluates
+# them at `_iterations // N`: update k (applied at batch kN + N - 1) trains at
+# schedule(k), and the rate changes only between updates.
+# Pinned by tests/test_accumulation.py.
+
+
+def accumulation_steps(optimizer: Any) -> int:
+    """N of `gradient_accumulation_steps=N`, 1 without accumulation."""
+    return int(getattr(optimizer, "gradient_accumulation_steps", None) or 1)
+
+
+def batch_step(optimizer: Any) -> int:
+    """Batches the optimizer has taken (its `_iterations`, Keras 3.4-3.15).
+
+    Equals `current_step` without gradient accumulation.
+    """
+    if accumulation_steps(optimizer) == 1:
+        return current_step(optimizer)
+    return int(np.asarray(keras.ops.convert_to_numpy(optimizer._iterations)))
+
+
+@keras.saving.register_keras_serializable(package="keras_lr")
+class _PerUpdate(keras.optimizers.schedules.LearningRateSchedule):
+    """`schedule` evaluated at the update of a batch: schedule(floor(i / N))."""
+
+    def __init__(self, schedule: Any, accumulation_steps: int):
+        self.schedule = schedule
+        self.accumulation_steps = int(accumulation_steps)
+
+    def __call__(self, step):
+        step = keras.ops.convert_to_tensor(step)
+        return self.schedule(keras.ops.floor_divide(step, self.accumulation_steps))
+
+    def get_config(self) -> dict:
+        return {
+            "schedule": keras.saving.serialize_keras_object(self.schedule),
+            "accumulation_steps": self.accumulation_steps,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(
+            keras.saving.deserialize_keras_object(config["schedule"]),
+            config["accumulation_steps"],
+        )
+
+
 def rate_source(optimizer: Any) -> Any:
-    """What the optimizer reads its rate from: a Variable, a schedule, a callable."""
-    return optimizer._learning_rate
+    """What the optimizer reads its rate from, counted in updates.
+
+    A Variable (a float rate), a schedule, or a callable.
+    """
+    source = optimizer._learning_rate
+    if isinstance(source, _PerUpdate):
+        return source.schedule
+    return source
+
+
+# -- Keras version compatibility -------------------------------------------------
+#
+# Keras 3.0-3.6 export `keras.Variable` as a class of its own
+# (`keras.src.backend.exports.Variable`, a subclass of the backend's Variable),
+# while optimizers build their rate and step variables from the backend's
+# class (`keras.src.backend.Variable`), so `isinstance(v, keras.Variable)` is
+# False for them.  From Keras 3.7 the two names are one class.  Pinned by
+# tests/test_keras_versions.py.
+_VARIABLE_TYPES = (keras.Variable, keras.src.backend.Variable)
 
 
 def is_variable(source: Any) -> bool:
-    return isinstance(source, keras.Variable)
+    """Whether `source` is a Keras variable (an optimizer's float rate)."""
+    return isinstance(source, _VARIABLE_TYPES)
+
+
+def require_keras(version: str, feature: str) -> None:
+    """Raises if the installed Keras is older than `version`, which `feature` needs.
+
+    Raises:
+        RuntimeError: naming the feature, the Keras version it needs and the
+            installed one.
+    """
+    if keras_version() < _version_tuple(version):
+        raise RuntimeError(
+            f"{feature} needs Keras >= {version}. Received: keras.__version__="
+            f"{keras.__version__}. Upgrade with `pip install -U 'keras>={version}'`."
+        )
+
+
+def keras_version() -> tuple:
+    """The installed Keras version as a tuple of ints, e.g. (3, 7, 0)."""
+    return _version_tuple(keras.__version__)
+
+
+def _version_tuple(text: str) -> tuple:
+    """(major, minor, patch) of a version string: "3.7.0" and "3.8.0.dev2024" -> (3, 7, 0)."""
+    import re
+
+    return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
+
+
+# -- end of Keras version compatibility -------------------------------------------
 
 
 def variable_value(source: Any) -> float:
@@ -117,7 +265,7 @@ def variable_value(source: Any) -> float:
 
 
 def rate_at(optimizer: Any, step: int) -> float:
-    """The rate `optimizer` applies at `step` (a float rate applies at every step)."""
+    """The rate `optimizer` applies at update `step` (a float rate applies at every step)."""
     from keras_lr.schedules import evaluate
 
     source = rate_source(optimizer)
@@ -126,20 +274,253 @@ def rate_at(optimizer: Any, step: int) -> float:
     return float(evaluate(source, [step])[0])
 
 
+# Where an optimizer's own rate variable sat before a schedule replaced it:
+# (variable, index in the optimizer's variable list).  Keras's setter untracks
+# the variable (`BaseOptimizer.learning_rate` setter, Keras 3.0-3.15), so the
+# variable list has one entry fewer while a schedule is installed; the same
+# variable goes back, at the same index, when training ends.
+_RATE_SLOT = "__keras_lr_rate_variable"
+
+
 def install(optimizer: Any, source: Any) -> None:
     """Makes `optimizer` read its rate from `source` (schedule or float)."""
-    if is_variable(rate_source(optimizer)) and not isinstance(
-        source, keras.optimizers.schedules.LearningRateSchedule
-    ):
-        rate_source(optimizer).assign(source)
+    current = optimizer._learning_rate
+    if not isinstance(source, keras.optimizers.schedules.LearningRateSchedule):
+        if is_variable(current):
+            current.assign(source)
+        else:
+            _restore_variable(optimizer, float(source))
+        return
+    if is_variable(current):
+        tracked = [i for i, var in enumerate(optimizer._variables) if var is current]
+        object.__setattr__(optimizer, _RATE_SLOT, (current, tracked[0] if tracked else 1))
+    n = accumulation_steps(optimizer)
+    optimizer.learning_rate = _PerUpdate(source, n) if n > 1 else source
+
+
+def _restore_variable(optimizer: Any, value: float) -> None:
+    """Puts a float rate variable back in place of a schedule."""
+    saved = optimizer.__dict__.get(_RATE_SLOT)
+    if saved is not None:
+        variable, index = saved
     else:
-        optimizer.learning_rate = source
+        # A schedule that came with the optimizer (a model saved during fit):
+        # a new variable where Keras puts it, after the step counter.
+        strategy = getattr(optimizer, "_distribution_strategy", None)
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            variable = keras.Variable(
+                value,
+                name="learning_rate",
+                dtype=keras.backend.floatx(),
+                trainable=False,
+                aggregation="only_first_replica",
+            )
+        first = optimizer._variables[:1]
+        index = 1 if first and first[0] is optimizer._iterations else 0
+    if not any(var is variable for var in optimizer._variables):
+        # Tracked as `_track_variable` does (its tracker's ids too, which
+        # the setter's untracking reads), but at the variable's own index.
+        # Marked as tracked first, so that neither the list's own `insert`
+        # (a Keras tracked list) nor the attribute set below appends it to
+        # the tracker's store a second time (Keras 3.0-3.15).
+        optimizer._tracker.stored_ids["variables"].add(id(variable))
+        variables = optimizer._variables
+        variables.insert(min(index, len(variables)), variable)
+    # Set after the variable is in place: the optimizer's `__setattr__`
+    # tracks a variable it has not seen by appending it to the list.
+    optimizer._learning_rate = variable
+    variable.assign(value)
+
+
+def release(model: Any, optimizers: list, before: list | None = None) -> bool:
+    """Gives every optimizer a plain float rate again: the rate of its last step.
+
+    `before[i]` is (step, rate) of optimizer i when it was taken over: if it
+    has trained no step since, it gets that rate back.  Returns True if a
+    schedule was replaced (the train function is then rebuilt, so a later
+    `fit` reads the float).
+    """
+    try:
+        sync_state(model)
+    except Exception:
+        # The step that raised took the in-flight state with it (JAX donates
+        # its inputs); the variables keep the last synced values, and the
+        # trainer must not write the stale state into a changed variable list.
+        model._jax_state = None
+    from keras_lr.schedules import Schedule
+
+    changed = False
+    for i, opt in enumerate(optimizers):
+        if not isinstance(rate_source(opt), Schedule):
+            continue  # a float already, or the user's own schedule
+        step = current_step(opt)
+        taken = None if before is None else before[i]
+        if taken is not None and taken[0] == step:
+            value = taken[1]
+        else:
+            value = rate_at(opt, max(step - 1, 0))
+        _restore_variable(opt, value)
+        changed = True
+    if changed:
+        unguard(model)
+        retrace(model)
+    return changed
+
+
+@contextlib.contextmanager
+def float_layout(optimizers: list):
+    """Gives each optimizer its float rate variable while the block runs.
+
+    A file written inside (a snapshot) then has the variables of an
+    optimizer built with a float rate, in Keras's order, and loads into a
+    freshly compiled model; in a `.keras` file the rate is a float, loadable
+    without keras_lr.  The installed schedules are put back unchanged (the
+    same objects, so the compiled step needs no retrace).
+    """
+    swapped = []
+    for opt in optimizers:
+        source = opt._learning_rate
+        if is_variable(source):
+            continue
+        value = rate_at(opt, max(current_step(opt) - 1, 0))
+        _restore_variable(opt, value)
+        swapped.append((opt, source))
+    try:
+        yield
+    finally:
+        for opt, source in swapped:
+            opt._untrack_variable(opt._learning_rate)
+            opt._learning_rate = source
+
+
+# -- which callback drives an optimizer's rate ----------------------------------
+_DRIVER_SLOT = "__keras_lr_driver"
+
+
+def claim(optimizer: Any, owner: Any, fit_token: Any) -> None:
+    """Records `owner` as the one callback that sets `optimizer`'s rate in this fit.
+
+    `fit_token` identifies the fit (the params dict Keras hands to every
+    callback of one `fit`); a claim left from an earlier fit is replaced.
+    """
+    held = optimizer.__dict__.get(_DRIVER_SLOT)
+    if held is not None and held[1] is fit_token and held[0] is not owner:
+        raise ValueError(
+            f"{type(held[0]).__name__} and {type(owner).__name__} both set the "
+            f"learning rate of optimizer {optimizer.name!r} in this fit: the later "
+            "one would override the other without a word. Pass one scheduling "
+            "callback; to chain schedules, join them with "
+            "`keras_lr.schedules.Join` in one `keras_lr.ScheduleCallback`."
+        )
+    object.__setattr__(optimizer, _DRIVER_SLOT, (owner, fit_token))
+
+
+def unclaim(optimizer: Any, owner: Any) -> None:
+    held = optimizer.__dict__.get(_DRIVER_SLOT)
+    if held is not None and held[0] is owner:
+        del optimizer.__dict__[_DRIVER_SLOT]
+
+
+# -- releasing the rate when fit raises ------------------------------------------
+#
+# Keras's fit calls `on_train_end` only after a normal end (Keras 3.0-3.15).
+# While a callback drives the rate, two hooks give the float back otherwise:
+# - the train function runs inside a wrapper that releases the rate when a
+#   step raises (Ctrl-C or an error in a step; on TensorFlow also a data
+#   error, as its iterator runs inside the step);
+# - an exception elsewhere (another callback, the data pipeline on JAX or
+#   PyTorch) leaves the wrapper in place: the next `fit` calls
+#   `make_train_function` first thing, and a hook on the model's instance
+#   releases there, before that fit's first step.
+_GUARD_SLOT = "__keras_lr_guards"
+
+
+def guard(model: Any, key: Any, on_error: Callable[[], None]) -> None:
+    """Runs `on_error()` if fit ends without `unguard(model, key)`."""
+    guards = model.__dict__.get(_GUARD_SLOT)
+    if guards is None:
+        guards = {}
+        object.__setattr__(model, _GUARD_SLOT, guards)
+    guards[key] = on_error
+    _wrap_train_function(model)
+    own = getattr(type(model), "make_train_function", None)
+    if own is not None and "make_train_function" not in model.__dict__:
+
+        def make_train_function(force=False):
+            # Reached from a new fit (ours call the class's method): the fit
+            # that installed the guards is over.
+            release_stale(model)
+            return own(model, force=force)
+
+        object.__setattr__(model, "make_train_function", make_train_function)
+
+
+def _run_guards(guards: dict) -> None:
+    for on_error in list(guards.values()):
+        with contextlib.suppress(Exception):  # the original error matters
+            on_error()
+
+
+def release_stale(model: Any) -> None:
+    """Releases what a fit that ended without `on_train_end` left installed."""
+    guards = model.__dict__.get(_GUARD_SLOT)
+    if guards:
+        _run_guards(guards)
+    unguard(model)
+
+
+def _wrap_train_function(model: Any) -> None:
+    step = getattr(model, "train_function", None)
+    if step is None or getattr(step, "_keras_lr_inner", None) is not None:
+        return
+    guards = model.__dict__[_GUARD_SLOT]
+
+    def guarded(*args, **kwargs):
+        try:
+            return step(*args, **kwargs)
+        except BaseException:
+            _run_guards(guards)
+            raise
+
+    guarded._keras_lr_inner = step
+    model.train_function = guarded
+
+
+def unguard(model: Any, key: Any = None) -> None:
+    """Stops guarding for `key` (every key with None); unhooks when none is left."""
+    guards = model.__dict__.get(_GUARD_SLOT)
+    if guards is None:
+        return
+    if key is None:
+        guards.clear()
+    else:
+        guards.pop(key, None)
+    if guards:
+        return
+    step = getattr(model, "train_function", None)
+    if getattr(step, "_keras_lr_inner", None) is not None:
+        model.train_function = step._keras_lr_inner
+    model.__dict__.pop("make_train_function", None)
 
 
 def retrace(model: Any) -> None:
     """Rebuilds the train function so the next step sees the new schedule."""
     if getattr(model, "train_function", None) is not None:
-        model.make_train_function(force=True)
+        # The class's method: a hook on the instance (`guard`) is for new fits.
+        type(model).make_train_function(model, force=True)
+        if model.__dict__.get(_GUARD_SLOT):
+            _wrap_train_function(model)
+
+
+def steps_per_execution(model: Any) -> int:
+    """Steps the model runs per call of its train function.
+
+    The PyTorch trainer runs one step per call whatever `steps_per_execution`
+    says (Keras 3.0-3.15).
+    """
+    if keras.backend.backend() == "torch":
+        return 1
+    return int(getattr(model, "steps_per_execution", 1) or 1)
 
 
 def sync_state(model: Any) -> None:
@@ -153,6 +534,45 @@ def sync_state(model: Any) -> None:
     sync = getattr(model, "jax_state_sync", None)
     if sync is not None and keras.backend.backend() == "jax":
         sync()
+
+
+def metric_directions(model: Any):
+    """(name, direction) of the model's metrics, for `ReduceLROnPlateau(mode="auto")`.
+
+    As Keras 3.15's `MonitorCallback` reads them: a metric's private
+    `_direction`, "up" or "down"; before the first step, the specs of the
+    unbuilt `CompileMetrics` (`_user_metrics`, `_user_weighted_metrics`).
+    """
+    for metric in getattr(model, "metrics", None) or ():
+        if getattr(metric, "built", True) is False and hasattr(metric, "_user_metrics"):
+            # `CompileMetrics` before the first step (TensorFlow without a
+            # distribution strategy builds it in the traced step): name the
+            # metrics as its `build` will.
+            specs = (metric._user_metrics, metric._user_weighted_metrics)
+            for spec in keras.tree.flatten(specs):
+                if spec is not None:
+                    yield _spec_direction(spec)
+        else:
+            for m in getattr(metric, "metrics", None) or (metric,):
+                yield m.name, getattr(m, "_direction", None)
+
+
+def _spec_direction(spec) -> tuple:
+    """(name, direction) of one `compile(metrics=...)` entry before it is built."""
+    if isinstance(spec, str) and spec.lower() in ("accuracy", "acc"):
+        return spec, "up"  # whichever accuracy `compile` picks
+    try:
+        metric = keras.metrics.get(spec)
+    except (ValueError, TypeError):
+        return None, None
+    if isinstance(spec, str):
+        name = spec
+    else:
+        name = getattr(metric, "name", None) or getattr(metric, "__name__", None)
+    if not isinstance(metric, keras.metrics.Metric):
+        # A function: "down" when it is a Keras loss, as `compile` wraps it.
+        metric = keras.metrics.MeanMetricWrapper(metric)
+    return name, getattr(metric, "_direction", None)
 
 
 def global_rng_states() -> dict:
@@ -310,3 +730,29 @@ class StepWriter:
         """What variable `position` held in the state the last step returned (JAX)."""
         group, index = self._slots[position]
         return self.model._jax_state[_JAX_STATE[group]][index]
+
+
+# -- the range test's rate slot (Keras 3.0-3.15) ------------------------------------
+#
+# The range test swaps the object in the optimizer's rate slot for its ladder
+# and puts the very same object back.  It writes `_learning_rate` directly:
+# the public setter untracks a rate variable, which would change the shape of
+# the optimizer's variable list that the test's snapshot restores.  Pinned by
+# tests/test_finder.py.
+
+
+def held_rate_source(optimizer: Any) -> Any:
+    """The object in the optimizer's rate slot, as is (a `_PerUpdate` too)."""
+    return optimizer._learning_rate
+
+
+def swap_rate_source(optimizer: Any, source: Any) -> None:
+    """Puts `source` in the optimizer's rate slot, leaving its variable list alone."""
+    optimizer._learning_rate = source
+
+
+def per_update(optimizer: Any, schedule: Any) -> Any:
+    """`schedule` (counted in updates) as `optimizer` must hold it: per batch
+    under gradient accumulation (see `_PerUpdate`)."""
+    n = accumulation_steps(optimizer)
+    return _PerUpdate(schedule, n) if n > 1 else schedule

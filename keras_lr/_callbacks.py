@@ -10,6 +10,7 @@ evaluate it: nothing runs in Python per batch.  The position always comes from
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import urllib.parse
@@ -46,6 +47,9 @@ class FitContext:
     epochs: int | None = None
     start_step: int = 0
     horizon: int | None = None  # steps a table-based schedule must cover
+    # Why `steps_per_epoch` is None although `fit` knows its batches: the
+    # epochs do not hold a whole number of steps as the schedules count them.
+    unknown_reason: str | None = dataclasses.field(default=None, compare=False)
 
     def __post_init__(self):
         v.optional_positive_int("steps_per_epoch", self.steps_per_epoch)
@@ -92,8 +96,10 @@ class ScheduleCallback(keras.callbacks.Callback):
     `iterations`: step i is trained with rate schedule(i), i counted across
     epochs and `fit()` calls.
 
-    The schedule stays installed after `fit` (it is saved with the model and
-    reloads with `keras.saving.load_model` once `keras_lr` is imported).  A new
+    At train end (also when a step raises) the optimizer reads a plain float
+    rate again, the rate of the last trained step, so it is an ordinary Keras
+    optimizer after `fit`.  With `gradient_accumulation_steps=N`, a step is one
+    optimizer update and lengths from `fit` are counted in updates.  A new
     callback on a model that already trained starts where the optimizer is:
     its step count decides the position, not the callback.  So several `fit()`
     calls continue the schedule, and so does a resumed run: after
@@ -147,6 +153,7 @@ class ScheduleCallback(keras.callbacks.Callback):
         self._records: list[_history.EpochRecord] = []
         self._context: FitContext | None = None
         self._sources_before: list = []
+        self._taken: list = []
         self._epoch_start: tuple[int, Any] | None = None
 
     # -- what subclasses provide ------------------------------------------
@@ -163,6 +170,8 @@ class ScheduleCallback(keras.callbacks.Callback):
     def _steps_per_epoch(self, context: FitContext, given: int | None) -> int:
         if given is not None:
             return given
+        if context.steps_per_epoch is None and context.unknown_reason:
+            raise ValueError(f"{type(self).__name__} counts epochs, but {context.unknown_reason}")
         if context.steps_per_epoch is None:
             raise ValueError(
                 f"{type(self).__name__} counts epochs but the number of steps per "
@@ -176,6 +185,10 @@ class ScheduleCallback(keras.callbacks.Callback):
         """`given`, or all steps of `fit` after the warm-up."""
         if given is not None:
             return given
+        if context.total_steps is None and context.unknown_reason:
+            raise ValueError(
+                f"{type(self).__name__} takes `{name}` from `fit`, but {context.unknown_reason}"
+            )
         if context.total_steps is None:
             raise ValueError(
                 f"{type(self).__name__} needs `{name}`: pass it; or, for a preview, "
@@ -251,11 +264,23 @@ class ScheduleCallback(keras.callbacks.Callback):
     # -- Keras hooks -------------------------------------------------------
     def set_model(self, model):
         super().set_model(model)
+        self._taken = []
         if getattr(model, "optimizer", None) is None:
             self._sources_before = []
             return
+        # A fit that raised outside a training step left its schedule in.
+        _backend.release_stale(model)
         optimizers = _backend.optimizers_of(model, type(self).__name__)
         self._sources_before = [_backend.rate_source(o) for o in optimizers]
+        # Each optimizer's step and float rate as found, given back if the fit
+        # ends before a step is trained.
+        self._taken = [
+            (
+                _backend.current_step(o),
+                _backend.variable_value(src) if _backend.is_variable(src) else None,
+            )
+            for o, src in zip(optimizers, self._sources_before)
+        ]
         _backend.attach_training_states(model, type(self).__name__)
         # Swap a float rate for an equal constant schedule now, before other
         # callbacks (BackupAndRestore) load optimizer variables: the variable
@@ -266,16 +291,66 @@ class ScheduleCallback(keras.callbacks.Callback):
                 _backend.install(opt, S.Constant(_backend.variable_value(source)))
 
     def on_train_begin(self, logs=None):
-        optimizers = _backend.optimizers_of(self.model, type(self).__name__)
-        start = _backend.current_step(optimizers[0])
-        params = self.params or {}
-        spe = params.get("steps")
-        epochs = params.get("epochs")
-        horizon = None
-        if spe is not None and epochs is not None:
-            # The steps of this run: up to the last epoch `fit` plans.
-            horizon = spe * epochs if start < spe * epochs else start + spe
-        self._install(FitContext(spe, epochs, start, horizon), self._sources_before)
+        try:
+            optimizers = _backend.optimizers_of(self.model, type(self).__name__)
+            for opt in optimizers:
+                _backend.claim(opt, self, self.params)
+            self._warn_about_groups()
+            context = fit_context(self.model, self.params, _backend.current_step(optimizers[0]))
+            self._install(context, self._sources_before)
+            self._warn_if_shorter_than_the_fit(context)
+            _backend.guard(self.model, self, self._release)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the original error matters
+                self._release()
+            raise
+
+    def on_train_end(self, logs=None):
+        self._release()
+
+    def _release(self) -> None:
+        """Gives every driven optimizer a plain float rate: the last step's."""
+        model = self.model
+        if model is None or getattr(model, "optimizer", None) is None:
+            return
+        optimizers = _backend.optimizers_of(model, type(self).__name__)
+        taken = self._taken if len(self._taken) == len(optimizers) else None
+        _backend.release(model, optimizers, taken)
+        for opt in optimizers:
+            _backend.unclaim(opt, self)
+        _backend.unguard(model, self)
+
+    def _warn_about_groups(self) -> None:
+        """One schedule over sub-optimizers built with different rates."""
+        rates = [rate for _, rate in self._taken if rate is not None]
+        if len(rates) > 1 and len(set(rates)) > 1:
+            warnings.warn(
+                f"{type(self).__name__} drives the {len(self._taken)} optimizers of "
+                f"this MultiOptimizer with one schedule: their own rates "
+                f"({', '.join(f'{r:.3g}' for r in rates)}) and the ratios between them "
+                "are overridden, every group trains at the schedule's rate.",
+                stacklevel=3,
+            )
+
+    def _fixed_length(self) -> int | None:
+        """Steps after which the schedule holds its end rate, if set by an argument."""
+        return None
+
+    def _warn_if_shorter_than_the_fit(self, context: FitContext) -> None:
+        length = self._fixed_length()
+        if length is None or context.total_steps is None:
+            return
+        length += self.warmup_steps
+        end = max(context.total_steps, context.start_step)
+        if end > length:
+            last = float(self.full_schedule(context).numpy([length])[0])
+            warnings.warn(
+                f"{type(self).__name__}'s schedule ends after step {length}, but this "
+                f"fit runs to step {end}: its last {end - max(length, context.start_step)} "
+                f"steps train at the end rate {last:.3g}. Leave the length to `fit` "
+                "(None) or train fewer epochs.",
+                stacklevel=3,
+            )
 
     def _install(self, context: FitContext, sources_before: list) -> None:
         """Builds the schedule for `context` and installs it in every optimizer."""
@@ -340,6 +415,51 @@ class ScheduleCallback(keras.callbacks.Callback):
         self._epoch_start = None
 
 
+def fit_context(model: Any, params: dict | None, start: int) -> FitContext:
+    """What `fit` tells a schedule, counted in optimizer updates.
+
+    Keras's `params["steps"]` counts batches.  With
+    `gradient_accumulation_steps=N` an epoch holds steps / N updates, and is
+    unknown when N does not divide it (an update would straddle two epochs).
+    With `steps_per_execution=K`, Keras runs whole executions: an epoch of
+    `steps_per_epoch` batches that K does not divide runs more steps than it
+    says on data that does not end there, so it is unknown too.  A callback
+    that needs the length of an epoch then refuses before the first step.
+    """
+    params = params or {}
+    batches = params.get("steps")
+    epochs = params.get("epochs")
+    optimizers = _backend.optimizers_of(model, "fit")
+    accumulation = _backend.accumulation_steps(optimizers[0])
+    execution = _backend.steps_per_execution(model)
+    spe, reason = None, None
+    if batches is not None:
+        if accumulation > 1 and batches % accumulation:
+            reason = (
+                f"an epoch of {batches} batches with gradient_accumulation_steps="
+                f"{accumulation} ends inside an optimizer update, and keras_lr counts "
+                "steps in updates. Train epochs of a multiple of "
+                f"{accumulation} batches (`steps_per_epoch=` in `fit`, or the batch "
+                "size), or give the callback its lengths in steps."
+            )
+        elif execution > 1 and batches % execution:
+            reason = (
+                f"steps_per_epoch={batches} is not a multiple of steps_per_execution="
+                f"{execution}: Keras runs whole executions, so an epoch runs "
+                f"{-(-batches // execution) * execution} steps whenever the data goes on "
+                "past it. Use a steps_per_epoch (or a number of batches) that is a "
+                "multiple of steps_per_execution, or compile with a steps_per_execution "
+                f"that divides {batches}."
+            )
+        else:
+            spe = batches // accumulation
+    horizon = None
+    if spe is not None and epochs is not None:
+        # The steps of this run: up to the last epoch `fit` plans.
+        horizon = spe * epochs if start < spe * epochs else start + spe
+    return FitContext(spe, epochs, start, horizon, unknown_reason=reason)
+
+
 class CyclicLR(ScheduleCallback):
     """Cyclical learning rate (Smith 2017), per optimizer step.
 
@@ -355,8 +475,13 @@ class CyclicLR(ScheduleCallback):
         step_size: steps in the rising half; Smith suggests 2-10 epochs' worth.
         mode: "triangular", "triangular2" or "exp_range".
         gamma: per-step factor for "exp_range", in (0, 1].
-        scale_fn: custom scale of one argument (cycle, or step with
-            `scale_mode="iterations"`), written with operators or `keras.ops`.
+        scale_fn: custom scale of one argument (cycle, 1-based, or step with
+            `scale_mode="iterations"`).  Written with operators or `keras.ops`
+            it runs in the compiled step; written with NumPy (the classic
+            `lambda x: 0.5 * (1 + np.sin(x * np.pi / 2.))`) it is evaluated
+            ahead of training for every cycle (or step) the fit reaches and
+            looked up per step.  A `keras_lr` schedule is evaluated at the
+            integer cycle or step.
         scale_mode: "cycle" or "iterations".
         step_size_down: steps in the falling half (default: step_size).
         warmup_steps, warmup_start_lr: see `ScheduleCallback`.
@@ -384,17 +509,54 @@ class CyclicLR(ScheduleCallback):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.scale_fn = scale_fn
+        # A NumPy scale_fn cannot run in the compiled step: build() tabulates it.
+        tabulate = scale_fn is not None and S._scale_fn_kind(scale_fn) == "numpy"
+        self._numpy_scale_fn = scale_fn if tabulate else None
         self._schedule = S.Cyclic(
-            base_lr, max_lr, step_size, mode, gamma, scale_fn, scale_mode, step_size_down
+            base_lr,
+            max_lr,
+            step_size,
+            mode,
+            gamma,
+            None if tabulate else scale_fn,
+            scale_mode,
+            step_size_down,
         )
 
     def build(self, context):
-        return self._schedule
+        if self._numpy_scale_fn is None:
+            return self._schedule
+        horizon = context.horizon or context.total_steps
+        if horizon is None and context.unknown_reason:
+            raise ValueError(
+                f"CyclicLR tabulates the NumPy `scale_fn` over the fit, but {context.unknown_reason}"
+            )
+        if horizon is None:
+            raise ValueError(
+                "CyclicLR tabulates the NumPy `scale_fn` over the steps of the fit "
+                "and needs to know how many: train with data of known length or "
+                "pass `steps_per_epoch` to `fit`; or write `scale_fn` with operators "
+                "or `keras.ops`, which needs no table."
+            )
+        return self._schedule._tabulated(self._numpy_scale_fn, horizon)
 
     def _config(self):
-        config = self._schedule.get_config()
-        config["scale_fn"] = self._schedule.scale_fn
-        return config
+        return dict(self._schedule.get_config(), scale_fn=self.scale_fn)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        # As LambdaSchedule: a fit that continues past the planned epochs
+        # (fit() again without initial_epoch) extends the scale table.
+        context = self._context
+        if self._numpy_scale_fn is not None and context is not None and context.horizon:
+            spe, epochs = context.steps_per_epoch, context.epochs
+            optimizers = _backend.optimizers_of(self.model, type(self).__name__)
+            if spe and epochs:
+                needed = _backend.current_step(optimizers[0]) + (epochs - epoch) * spe
+                if needed > context.horizon:
+                    sources = [_backend.rate_source(o) for o in optimizers]
+                    self._install(dataclasses.replace(context, horizon=needed), sources)
+        super().on_epoch_begin(epoch, logs)
 
 
 class SGDRScheduler(ScheduleCallback):
@@ -542,6 +704,9 @@ class OneCycleLR(ScheduleCallback):
         total = self._total_steps(context, self.total_steps, "total_steps")
         return S.OneCycle(total_steps=total, **self._args)
 
+    def _fixed_length(self):
+        return self.total_steps
+
     def _config(self):
         return dict(self._args, total_steps=self.total_steps)
 
@@ -579,6 +744,9 @@ class PolynomialDecay(ScheduleCallback):
 
     def build(self, context):
         return self._schedule
+
+    def _fixed_length(self):
+        return self._schedule.max_steps
 
     def _config(self):
         return self._schedule.get_config()
@@ -650,6 +818,9 @@ class CosineAnnealing(ScheduleCallback):
         total = self._total_steps(context, self.total_steps, "total_steps")
         return S.Cosine(self.max_lr, self.min_lr, total)
 
+    def _fixed_length(self):
+        return self.total_steps
+
     def _config(self):
         return {"max_lr": self.max_lr, "min_lr": self.min_lr, "total_steps": self.total_steps}
 
@@ -702,6 +873,8 @@ class LambdaSchedule(ScheduleCallback):
 
     def build(self, context):
         horizon = context.horizon or context.total_steps
+        if horizon is None and context.unknown_reason:
+            raise ValueError(f"LambdaSchedule tabulates every step of the fit, but {context.unknown_reason}")
         if horizon is None:
             raise ValueError(
                 "LambdaSchedule needs to know how many steps to cover: train with "
@@ -720,8 +893,8 @@ class LambdaSchedule(ScheduleCallback):
         # without initial_epoch) needs the table to reach further: extend it
         # to the end of this fit, once.
         context = self._context
-        spe = (self.params or {}).get("steps")
-        epochs = (self.params or {}).get("epochs")
+        spe = context.steps_per_epoch if context is not None else None
+        epochs = context.epochs if context is not None else None
         if context is not None and context.horizon is not None and spe and epochs:
             opt = _backend.optimizers_of(self.model, type(self).__name__)[0]
             needed = _backend.current_step(opt) + (epochs - epoch) * spe
@@ -740,23 +913,39 @@ _PLATEAU_MODES = ("auto", "min", "max")
 class ReduceLROnPlateau(keras.callbacks.Callback):
     """Reduce the rate when a metric stops improving; composes with schedules.
 
-    Alone, it behaves like Keras's `ReduceLROnPlateau`: after `patience`
-    epochs without improvement the rate becomes max(rate * factor, min_lr).
-    With a `keras_lr` scheduling callback (or any Keras schedule) installed,
-    it scales the whole schedule by `factor` instead of overwriting it, so the
-    cycle or decay keeps its shape at a lower level; the scale is never
-    lowered so far that the current rate falls under `min_lr`.
+    Alone, it behaves like Keras's `ReduceLROnPlateau`: with the same
+    arguments it reduces a float rate after the same epochs to the same
+    rates, and logs the same `learning_rate`.  After `patience` epochs without
+    improvement the rate becomes max(rate * factor, min_lr), unless it is
+    already at most min_lr (compared in float32); only a reduction starts the
+    `cooldown`.  With a `keras_lr` scheduling callback (or any Keras schedule)
+    installed, it scales the whole schedule by `factor` instead of overwriting
+    it, so the cycle or decay keeps its shape at a lower level; the scale is
+    never lowered so far that the current rate falls under `min_lr`.
 
-    Improvement (mode "min"): current < best * (1 - min_delta) with
-    threshold_mode "rel", current < best - min_delta with "abs"; mirrored for
-    "max".  "auto" means "max" for monitors containing "acc", else "min".
+    Improvement, mode "min" (mirrored for "max"); the first value is always
+    one, a NaN never is:
+
+        threshold_mode "abs" (Keras):   float32(current + min_delta) < float32(best)
+        threshold_mode "rel" (PyTorch): current < best * (1 - min_delta)
+
+    As in PyTorch, "rel" multiplies a negative best too, which puts the
+    threshold above it: there an equal or slightly worse value counts as an
+    improvement.
+
+    Mode "auto" reads the direction as Keras's `MonitorCallback` does, at the
+    start of training once the model's metrics are known: "min" for `loss`,
+    `val_loss` and per-output `*_loss`, else the direction of the compiled
+    metric of that name (without "val_"): "max" for `AUC`, `Precision`,
+    `Recall`, accuracies, "min" for errors and losses used as metrics.
 
     Its state (best value, epochs waited, cooldown left, and the scale put on
     a schedule) is kept with the optimizer, not in the callback: later `fit()`
-    calls continue it, and `model.save_weights` / `BackupAndRestore` save and
+    calls continue it (Keras's callback starts counting afresh at each
+    `fit()`), and `model.save_weights` / `BackupAndRestore` save and
     restore it, so a resumed run reduces where the uninterrupted one would.
-    `keras.saving.load_model` keeps the reduced rate or scale (it is in the
-    optimizer's config) but not the counters: patience counts afresh.
+    `keras.saving.load_model` keeps it too, in a process that imported
+    keras_lr.
 
     Args:
         monitor: the log key to watch.
@@ -764,10 +953,23 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
         patience: epochs without improvement before a reduction.
         mode: "auto", "min" or "max".
         min_delta: the improvement threshold, >= 0.
-        threshold_mode: "rel" or "abs".
+        threshold_mode: "abs" (Keras's rule, the default) or "rel"
+            (PyTorch's default rule).
         cooldown: epochs to wait after a reduction before counting again.
         min_lr: lower bound on the rate, >= 0.
         verbose: 1 prints a line at each reduction.
+
+    Raises:
+        ValueError: at the start of training, with mode "auto", when no loss
+            or compiled metric named like `monitor` says its direction: pass
+            mode="min" or mode="max".
+
+    Example:
+
+        >>> import keras_lr
+        >>> cb = keras_lr.ReduceLROnPlateau(monitor="val_auc", factor=0.5, patience=3)
+        >>> cb.threshold_mode, cb.min_delta
+        ('abs', 0.0001)
     """
 
     def __init__(
@@ -777,7 +979,7 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
         patience: int = 10,
         mode: str = "auto",
         min_delta: float = 1e-4,
-        threshold_mode: str = "rel",
+        threshold_mode: str = "abs",
         cooldown: int = 0,
         min_lr: float = 0.0,
         verbose: int = 0,
@@ -806,20 +1008,42 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
         self.cooldown_counter = 0
         self.best = None
         self._warned = False
+        self._maximize: bool | None = None
 
-    @property
-    def _maximize(self) -> bool:
-        if self.mode == "auto":
-            return "acc" in self.monitor
-        return self.mode == "max"
+    def _direction(self) -> bool:
+        """True to maximise `monitor`; mode "auto" asks the model's metrics."""
+        if self.mode != "auto":
+            return self.mode == "max"
+        name = self.monitor.removeprefix("val_")
+        if name == "loss" or name.endswith("_loss"):
+            return False
+        found = None
+        for metric_name, direction in _backend.metric_directions(self.model):
+            if metric_name == name and direction in ("up", "down"):
+                found = direction == "up"
+        if found is None:
+            raise ValueError(
+                f"ReduceLROnPlateau cannot tell whether `monitor` should be minimised or "
+                f"maximised: no loss or compiled metric named {name!r} gives a direction. "
+                f"Pass mode='min' or mode='max'. Received: monitor={self.monitor!r}, "
+                f"mode={self.mode!r}"
+            )
+        return found
 
     def _improved(self, current: float) -> bool:
         if self.best is None:
             return True
-        delta = abs(self.best) * self.min_delta if self.threshold_mode == "rel" else self.min_delta
-        if self._maximize:
-            return current > self.best + delta
-        return current < self.best - delta
+        if self.threshold_mode == "rel":
+            # PyTorch's `ReduceLROnPlateau._is_better`, in float64.
+            if self._maximize:
+                return current > self.best * (1.0 + self.min_delta)
+            return current < self.best * (1.0 - self.min_delta)
+        # Keras's `MonitorCallback._is_improvement`: `ops.less(current + min_delta,
+        # best)` on Python floats compares in float32.
+        with np.errstate(over="ignore", invalid="ignore"):
+            if self._maximize:
+                return bool(np.float32(current - self.min_delta) > np.float32(self.best))
+            return bool(np.float32(current + self.min_delta) < np.float32(self.best))
 
     def get_config(self) -> dict:
         return {
@@ -872,6 +1096,9 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         opt = _backend.optimizers_of(self.model, "ReduceLROnPlateau")[0]
         self._warned = False
+        # Before the first step, so an unknown direction fails fast; `fit` has
+        # built the compiled metrics by now (or left their specs to read).
+        self._maximize = self._direction()
         self._load_counters(_backend.training_state(opt))
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -896,6 +1123,8 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
                 self._warned = True
         else:
             current = float(np.asarray(current))
+            if self._maximize is None:  # hooks called without `on_train_begin`
+                self._maximize = self._direction()
             if self.cooldown_counter > 0:
                 self.cooldown_counter -= 1
                 self.wait = 0
@@ -904,15 +1133,17 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
                 self.wait = 0
             elif self.cooldown_counter <= 0:
                 self.wait += 1
-                if self.wait >= self.patience:
-                    self._reduce(epoch)
+                # As in Keras: at min_lr nothing is reduced, so no cooldown
+                # starts and the next bad epoch tries again.
+                if self.wait >= self.patience and self._reduce(epoch):
                     self.cooldown_counter = self.cooldown
                     self.wait = 0
             self._save_counters(state)
 
-    def _reduce(self, epoch: int) -> None:
+    def _reduce(self, epoch: int) -> bool:
+        """Reduces every optimizer's rate above min_lr; True when one was."""
         floor = float(np.float32(self.min_lr))
-        retrace = False
+        retrace, before = False, len(self._reductions)
         for opt in _backend.optimizers_of(self.model, "ReduceLROnPlateau"):
             source = _backend.rate_source(opt)
             step = _backend.current_step(opt)
@@ -949,3 +1180,4 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
                 )
         if retrace:
             _backend.retrace(self.model)
+        return len(self._reductions) > before

@@ -6,9 +6,10 @@ of calling `sys.exit`, so tests and other programs can call it in-process:
 * 0: done;
 * 1: a runtime failure (a missing optional dependency, an unwritable output
   file, a bug: the traceback is printed for those);
-* 2: a usage error or bad input (unknown option or schedule, a bad number, a
-  missing or unreadable file, arrays without `x`/`y`, an uncompiled model):
-  one line `keras-lr: error: ...` on stderr, no traceback.
+* 2: a usage error or bad input (unknown option or schedule, a bad number or
+  one beyond its limit, a missing, unreadable or damaged file, arrays without
+  `x`/`y`, an uncompiled model, an `--out` that cannot be written): one line
+  `keras-lr: error: ...` on stderr, no traceback, checked before any training.
 
 Importing `keras_lr` imports Keras, which fixes the backend.  `--backend NAME`
 therefore runs the same command again in a fresh process with
@@ -27,6 +28,7 @@ import subprocess
 import sys
 import textwrap
 import traceback
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,30 @@ BACKENDS = ("tensorflow", "jax", "torch")
 # effect fails instead of starting processes forever.
 _SWITCHED = "KERAS_LR_CLI_BACKEND_SWITCHED"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+# Upper bounds of the numeric options, so that a typo (`--steps 99999999999`)
+# is refused by name instead of ending in a MemoryError or an overflow.
+#
+# Step counts (`schedule --steps`, `--steps-per-epoch`, `find --num-steps`):
+# training runs are at most a few million optimizer steps, and a preview keeps
+# every rate and its CSV line in memory: 10**7 steps take about 40 s and 2 GB,
+# ten times more would need some 20 GB.  The bound is also far inside the
+# int32 step counter of the JAX backend (2**31 - 1).
+MAX_STEPS = 10**7
+# `demo --epochs`: the demo trains six networks for that many epochs each on
+# the 1347 training digits (28 epochs, the default, take about 30 s in all), so
+# 10**4 epochs is already hours; even at batch size 1 that is 1.3 * 10**7 steps
+# a run, inside the int32 step counter.
+DEMO_MAX_EPOCHS = 10**4
+# `demo --seed` seeds NumPy and scikit-learn, which take 0 .. 2**32 - 1.
+MAX_SEED = 2**32 - 1
+# `--param` integers (step sizes, milestones, lengths) count steps or epochs,
+# which the backends' int32 step counter bounds.
+MAX_INT_PARAM = 2**31 - 1
+# `find --min-lr/--max-lr`: the optimizer keeps its rate in a float32
+# variable, which turns 1e300 into inf and 1e-300 into 0.  Held as Python
+# floats: comparing with NumPy's float32 values would cast to float32.
+_F32_MIN, _F32_MAX = float(np.finfo(np.float32).tiny), float(np.finfo(np.float32).max)
 
 
 class CLIError(Exception):
@@ -80,8 +106,12 @@ class _Parser(argparse.ArgumentParser):
         raise CLIError(f"{message} (see `{self.prog} --help`)")
 
 
-def _int_at_least(minimum: int):
-    """An argparse type: an integer >= `minimum`."""
+def _int_at_least(minimum: int, maximum: int | None = None, why: str = ""):
+    """An argparse type: an integer >= `minimum` and, if given, <= `maximum` (for `why`).
+
+    Batch sizes and snapshot counts have no fixed bound: the commands check them
+    against the data before training.
+    """
     what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
 
     def parse(text: str) -> int:
@@ -91,21 +121,30 @@ def _int_at_least(minimum: int):
             value = minimum - 1
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum} ({why}), got {text!r}")
         return value
 
     return parse
 
 
 _positive_int = _int_at_least(1)
+_step_count = _int_at_least(1, MAX_STEPS, "the most steps keras-lr previews or tests")
 
 
-def _positive_float(text: str) -> float:
+def _learning_rate(text: str) -> float:
+    """An argparse type: a positive rate that a float32 variable holds."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    if not _F32_MIN <= value <= _F32_MAX:
+        raise argparse.ArgumentTypeError(
+            f"must be from {_F32_MIN:.2g} to {_F32_MAX:.2g} (the float32 range of the "
+            f"optimizer's rate), got {text!r}"
+        )
     return value
 
 
@@ -189,6 +228,11 @@ def _convert(name: str, text: str, annotation: Any) -> Any:
         return parse(text)
     except (KeyError, ValueError):
         raise CLIError(f"Argument `{name}` must be {what}. Received: {name}={text!r}") from None
+    except OverflowError:
+        raise CLIError(
+            f"Argument `{name}` must be at most {MAX_INT_PARAM} in size (the int32 step "
+            f"counter). Received: {name}={text!r}"
+        ) from None
 
 
 def _int(text: str) -> int:
@@ -196,6 +240,8 @@ def _int(text: str) -> int:
     value = float(text)
     if not value.is_integer():
         raise ValueError(text)
+    if abs(value) > MAX_INT_PARAM:
+        raise OverflowError(text)
     return int(value)
 
 
@@ -269,16 +315,47 @@ def save_figure(fig, path) -> None:
 
 def output_file(path: Path) -> Path:
     """`path` if its folder exists (a plot or CSV goes into a folder the user made)."""
+    if path.is_dir():
+        raise CLIError(f"cannot write {path}: it is a folder; give --out a file name")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise CLIError(f"cannot write {path}: {path.parent} is a file, not a folder")
     if not path.parent.is_dir():
         raise CLIError(f"cannot write {path}: folder {path.parent} does not exist")
     return path
 
 
+def check_output_folder(path: Path, names: Sequence[str] = ()) -> Path:
+    """`path` if it is a folder, or can be made one, to write `names` into.
+
+    Nothing is created: the command checks its `--out` before it trains and
+    writes only once it has results.
+    """
+    if path.exists() or path.is_symlink():
+        if not path.is_dir():
+            raise CLIError(f"--out {path} exists and is not a folder")
+        taken = [name for name in names if (path / name).is_dir()]
+        if taken:
+            raise CLIError(f"cannot write {path / taken[0]} in --out {path}: it is a folder")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise CLIError(f"cannot write in --out {path}: permission denied")
+        return path
+    ancestor = path.parent
+    while not (ancestor.exists() or ancestor.is_symlink()):
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise CLIError(f"cannot create --out {path}: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise CLIError(f"cannot create --out {path}: permission denied in {ancestor}")
+    return path
+
+
 def output_folder(path: Path) -> Path:
     """`path`, created with its parents when missing; refused when it is a file."""
-    if path.exists() and not path.is_dir():
-        raise CLIError(f"--out {path} exists and is not a folder")
-    path.mkdir(parents=True, exist_ok=True)
+    check_output_folder(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CLIError(f"cannot create --out {path}: {err.strerror or one_line(err)}") from None
     return path
 
 
@@ -319,12 +396,35 @@ def cmd_schedule(args) -> int:
 
 def load_compiled_model(path: Path):
     """The model saved at `path`, which must be compiled with an optimizer and a loss."""
-    if not path.is_file():
+    if not path.exists():
         raise CLIError(f"model file not found: {path}")
+    if not path.is_file():
+        raise CLIError(f"model file {path} is a folder, not a file written by model.save")
+    cannot = f"cannot read {path} as a Keras model"
+    if path.suffix.lower() not in (".keras", ".h5", ".hdf5"):
+        raise CLIError(
+            f"{cannot}: its name must end in .keras (or .h5, the legacy format), "
+            f"not {path.suffix or 'nothing'!r}"
+        )
+    if path.suffix.lower() == ".keras":
+        # Keras reports any .keras file that is not a zip archive as "File not
+        # found", which misleads when the file is there but damaged.
+        if not zipfile.is_zipfile(path):
+            raise CLIError(
+                f"{cannot}: it is not a zip archive, as model.save writes "
+                "(the file is damaged or of another kind)"
+            )
+        try:
+            with zipfile.ZipFile(path) as archive:
+                has_config = "config.json" in archive.namelist()
+        except Exception as err:  # noqa: BLE001 - any failure to read a user's file is reported
+            raise CLIError(f"{cannot}: {one_line(err)}") from None
+        if not has_config:
+            raise CLIError(f"{cannot}: the zip archive holds no config.json, as model.save writes")
     try:
         model = keras.saving.load_model(path)
     except Exception as err:  # noqa: BLE001 - any failure to read a user's file is reported
-        raise CLIError(f"cannot load model {path}: {one_line(err)}") from None
+        raise CLIError(f"{cannot}: {one_line(err)}") from None
     hint = (
         "compile it before saving, e.g. `model.compile(optimizer=keras.optimizers."
         "SGD(0.01), loss=...)` then `model.save(...)`"
@@ -341,12 +441,16 @@ def load_compiled_model(path: Path):
 
 def load_arrays(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(x, y) from an .npz file, checked for presence and matching lengths."""
-    if not path.is_file():
+    if not path.exists():
         raise CLIError(f"data file not found: {path}")
+    if not path.is_file():
+        raise CLIError(f"data file {path} is a folder, not an .npz file")
     how = "save them with `numpy.savez(path, x=x, y=y)`"
     try:
         data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
+    # A damaged archive fails in many ways (BadZipFile, zlib.error, EOFError,
+    # a header that claims more memory than there is): all are bad input.
+    except Exception as err:  # noqa: BLE001 - any failure to read a user's file is reported
         raise CLIError(f"cannot read {path} as .npz arrays ({one_line(err)}): {how}") from None
     if not isinstance(data, np.lib.npyio.NpzFile):
         raise CLIError(f"{path} holds a single array, not arrays `x` and `y`: {how}")
@@ -359,9 +463,11 @@ def load_arrays(path: Path) -> tuple[np.ndarray, np.ndarray]:
             )
         try:
             x, y = data["x"], data["y"]
-        except ValueError as err:
+        except Exception as err:  # noqa: BLE001 - any failure to read a user's file is reported
             raise CLIError(f"cannot read the arrays of {path}: {one_line(err)}") from None
     for key, arr in (("x", x), ("y", y)):
+        if not isinstance(arr, np.ndarray):  # NpzFile returns a non-.npy member as bytes
+            raise CLIError(f"cannot read the arrays of {path}: `{key}` is not a .npy array")
         if arr.ndim == 0 or len(arr) == 0:
             raise CLIError(f"array `{key}` of {path} holds no samples (shape {arr.shape})")
         if arr.dtype.kind not in "biuf":
@@ -392,6 +498,7 @@ def cmd_find(args) -> int:
         raise CLIError(
             f"--min-lr must be smaller than --max-lr, got {args.min_lr:g} and {args.max_lr:g}"
         )
+    out = check_output_folder(Path(args.out), ("lr_finder.csv", "lr_finder.png"))
     model = load_compiled_model(Path(args.model))
     x, y = load_arrays(Path(args.data))
     try:
@@ -410,7 +517,7 @@ def cmd_find(args) -> int:
         # Keras reports data the model cannot take (shapes, dtypes) this way.
         raise CLIError(f"the range test failed on this model and data: {one_line(err)}") from None
     print_suggestions(finder)
-    out = output_folder(Path(args.out))
+    output_folder(out)
     csv_path, png_path = out / "lr_finder.csv", out / "lr_finder.png"
     finder.to_csv(csv_path)
     fig, ax = new_axes()
@@ -428,6 +535,7 @@ def cmd_find(args) -> int:
 def cmd_demo(args) -> int:
     from keras_lr import _demo
 
+    check_output_folder(Path(args.out))
     report = _demo.run(
         Path(args.out),
         epochs=args.epochs,
@@ -497,11 +605,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--out", default="keras_lr_demo", help="folder for the report")
     demo.add_argument(
-        "--epochs", type=_positive_int, default=28, help="epochs of every training run"
+        "--epochs",
+        type=_int_at_least(1, DEMO_MAX_EPOCHS, "the demo would run for hours"),
+        default=28,
+        help="epochs of every training run",
     )
     demo.add_argument("--batch-size", type=_positive_int, default=32, help="batch size")
     demo.add_argument(
-        "--seed", type=_int_at_least(0), default=0, help="seed of the split, weights, shuffling"
+        "--seed",
+        type=_int_at_least(0, MAX_SEED, "NumPy and scikit-learn seeds are 32-bit"),
+        default=0,
+        help="seed of the split, weights, shuffling",
     )
     demo.add_argument(
         "--snapshots", type=_positive_int, default=4, help="snapshots in the ensemble"
@@ -525,9 +639,11 @@ def build_parser() -> argparse.ArgumentParser:
         "data", metavar="DATA.npz", help="arrays x and y (numpy.savez(path, x=x, y=y))"
     )
     find.add_argument("--batch-size", type=_positive_int, default=32, help="batch size")
-    find.add_argument("--min-lr", type=_positive_float, default=1e-7, help="first rate")
-    find.add_argument("--max-lr", type=_positive_float, default=10.0, help="last rate")
-    find.add_argument("--num-steps", type=_positive_int, default=100, help="steps of the test")
+    find.add_argument("--min-lr", type=_learning_rate, default=1e-7, help="first rate")
+    find.add_argument("--max-lr", type=_learning_rate, default=10.0, help="last rate")
+    find.add_argument(
+        "--num-steps", type=_step_count, default=100, help=f"steps of the test (<= {MAX_STEPS})"
+    )
     find.add_argument(
         "--mode", choices=("exponential", "linear"), default="exponential", help="rate spacing"
     )
@@ -546,7 +662,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_schedule_epilog(),
     )
     sched.add_argument("name", metavar="NAME", help="one of: " + ", ".join(SCHEDULES))
-    sched.add_argument("--steps", type=_positive_int, required=True, help="number of steps N")
+    sched.add_argument(
+        "--steps", type=_step_count, required=True, help=f"number of steps N (<= {MAX_STEPS})"
+    )
     sched.add_argument(
         "--param",
         "-p",
@@ -557,7 +675,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sched.add_argument(
         "--steps-per-epoch",
-        type=_positive_int,
+        type=_step_count,
         default=1,
         help="steps per epoch for epoch-based schedules (default: 1)",
     )

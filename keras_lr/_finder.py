@@ -1,9 +1,14 @@
 """The learning-rate range test (Smith 2017; fastai's lr_find).
 
-`LRFinder` is a callback: for `num_steps` optimizer steps it trains at a
-ladder of rates from `min_lr` to `max_lr`, records the true loss of every
-batch, stops when the loss diverges or the ladder ends, and puts the model
+`LRFinder` is a callback: for `num_steps` optimizer steps (updates) it trains
+at a ladder of rates from `min_lr` to `max_lr`, records the true loss of every
+step, stops when the loss diverges or the ladder ends, and puts the model
 back exactly as it found it.  `find_lr` runs it on data in one call.
+
+Under `gradient_accumulation_steps=N` one step of the ladder (a rung) is one
+update, N batches: the rung's rate is set for all N batches and applied by
+the update at the last of them, and the rung's loss is the mean of its N
+batch losses (the loss of the accumulated batch).
 
 The test reads the loss of every batch, so it works per batch by nature; the
 per-step host work is kept to a read of the loss and one write of the rate and
@@ -49,7 +54,11 @@ def ladder(min_lr: float, max_lr: float, num_steps: int, mode: str) -> np.ndarra
 
 class _Snapshot:
     """In-memory copy of every model and optimizer variable, the rate source and
-    the global random streams (NumPy's, and PyTorch's on that backend)."""
+    the global random streams (NumPy's, and PyTorch's on that backend).
+
+    Restoring only writes the copies back, so it can be repeated: an
+    interrupted restore is finished by running it again.
+    """
 
     def __init__(self, model):
         self.model = model
@@ -61,6 +70,9 @@ class _Snapshot:
         ]
         self.optimizers = _backend.optimizers_of(model, "LRFinder")
         self.sources = [_backend.rate_source(opt) for opt in self.optimizers]
+        # The slot's own objects (a schedule wrapped for accumulation too),
+        # put back as they are.
+        self.held = [_backend.held_rate_source(opt) for opt in self.optimizers]
         self.stop_training = getattr(model, "stop_training", False)
         self.rng_states = _backend.global_rng_states()
 
@@ -75,8 +87,8 @@ class _Snapshot:
         ]
 
     def restore_rate(self):
-        for opt, source, rate in zip(self.optimizers, self.sources, self.rates):
-            opt._learning_rate = source
+        for opt, held, source, rate in zip(self.optimizers, self.held, self.sources, self.rates):
+            _backend.swap_rate_source(opt, held)
             if rate is not None:
                 source.assign(rate)
 
@@ -95,14 +107,18 @@ class LRFinder(keras.callbacks.Callback):
         exponential: lr_k = min_lr * (max_lr / min_lr)^(k / (num_steps - 1))
         linear:      lr_k = min_lr + (max_lr - min_lr) * k / (num_steps - 1)
 
-    and the true loss of each batch is recorded (not the running mean Keras
+    and the true loss of each step is recorded (not the running mean Keras
     logs), with an exponential moving average (bias-corrected) as
-    `smoothed_loss`.  The test stops when the ladder ends, when the smoothed loss
+    `smoothed_loss`.  A step is one optimizer update: under
+    `gradient_accumulation_steps=N` it is N batches, all at lr_k, and its loss
+    is the mean of their N batch losses, so the test runs num_steps * N
+    batches.  The test stops when the ladder ends, when the smoothed loss
     exceeds `divergence_threshold` times its best value (best + (threshold - 1)
-    * |best| for objectives that go negative), or when the loss is not finite; training stops with it.  With `restore=True`, at train end every
+    * |best| for objectives that go negative), or when the loss is not finite;
+    training stops with it.  With `restore=True`, at train end every
     model weight (non-trainable ones too, e.g. BatchNorm statistics), every
-    optimizer variable (moments, `iterations`) and the learning rate are put
-    back bit for bit, in memory.
+    optimizer variable (moments, `iterations`, gradient accumulators) and the
+    learning rate are put back bit for bit, in memory.
 
     `on_train_end` does not run when `fit` raises; use `find_lr`, or the finder
     as a context manager, to restore in every case:
@@ -110,10 +126,36 @@ class LRFinder(keras.callbacks.Callback):
         with keras_lr.LRFinder() as finder:
             model.fit(x, y, epochs=5, callbacks=[finder])
 
+    A restore that is itself interrupted (a second Ctrl-C) keeps the saved
+    copy: call `restore_model()` again to finish it.
+
+    The finder drives the optimizer's rate for the fit: another keras_lr
+    scheduling callback in the same `fit` raises a `ValueError` before training.
+
+    **When the test has no answer.** Writing w = max(3, num_steps // 10) (the
+    first tenth of the ladder), the test is *unreliable* (`reliable` is False)
+    when
+
+    - it stopped (diverged, or the loss was not finite) or ended before step w;
+    - or the loss never falls: with L0 the mean log loss of steps 0..w-1 and s
+      the noise of one step's log loss (median |log loss_(k+1) - log loss_k| /
+      0.954, before the stop), no mean of the log losses of w consecutive
+      steps before the stop is below L0 - max(-log(0.9), 3 * s * sqrt(2 / w)):
+      the loss never drops a tenth below its starting level by more than the
+      batch noise explains.  Losses that are not all positive are compared
+      as they are, the drop being 0.1 * |L0| (`keras_lr._suggest.falls`).
+      With `validation_data`, some validation loss must also be a tenth below
+      the first one.
+
+    That is what an already-trained model gives, or a ladder that starts where
+    the loss already diverges.  The test then warns at its end with what to
+    change, the summary line says there is no reliable suggestion, and
+    `suggestion()` still answers but warns.
+
     Args:
         min_lr: first rate of the ladder, > 0.
         max_lr: last rate of the ladder, > min_lr.
-        num_steps: steps of the test, >= 2.
+        num_steps: steps (optimizer updates) of the test, >= 2.
         mode: "exponential" or "linear" spacing.
         smoothing: beta of the moving average, in [0, 1).
         divergence_threshold: stop when smoothed loss > threshold * best, > 1.
@@ -122,18 +164,31 @@ class LRFinder(keras.callbacks.Callback):
         verbose: 1 shows a progress bar and a summary line, 0 is silent.
         validation_data: optional (x, y) of a small fixed validation subset;
             its loss is recorded every `validation_every` steps as `val_loss`
-            and the suggestions then read that curve (Smith's variant).
+            and the suggestions then read that curve (Smith's variant).  Data
+            has no place in a config: `get_config()` leaves it out.
         validation_every: steps between validation losses.
 
     Attributes:
         history: DataFrame with `step`, `lr`, `loss`, `smoothed_loss`
-            (and `val_loss`), one row per step of the test.
+            (and `val_loss`), one row per step (update) of the test, `lr`
+            being the rate that update applied.
         diverged_at: the step at which the test stopped on divergence, or None.
+        reliable: False when the test has no answer (see above).
+        unreliable_reason: why, or None.
+
+    Example:
+        >>> finder = keras_lr.LRFinder(num_steps=200, verbose=0)     # doctest: +SKIP
+        >>> with finder:                                              # doctest: +SKIP
+        ...     model.fit(x, y, epochs=10, callbacks=[finder])
+        >>> finder.suggestion(), finder.reliable                      # doctest: +SKIP
 
     References:
         Smith, "Cyclical Learning Rates for Training Neural Networks",
         WACV 2017, arXiv:1506.01186, section 3.3.
     """
+
+    # The drop below the starting level that counts as the loss falling.
+    min_drop = 0.1
 
     def __init__(
         self,
@@ -190,6 +245,7 @@ class LRFinder(keras.callbacks.Callback):
         self._reset()
 
     def get_config(self) -> dict:
+        """The constructor's arguments, except `validation_data` (data, not configuration)."""
         return {
             "min_lr": self.min_lr,
             "max_lr": self.max_lr,
@@ -202,6 +258,11 @@ class LRFinder(keras.callbacks.Callback):
             "verbose": self.verbose,
             "validation_every": self.validation_every,
         }
+
+    @classmethod
+    def from_config(cls, config: dict) -> LRFinder:
+        """A new finder from `get_config()`; pass `validation_data` in `config` to add it."""
+        return cls(**config)
 
     def _reset(self):
         self._losses: list[float] = []
@@ -221,6 +282,13 @@ class LRFinder(keras.callbacks.Callback):
         self._progbar = None
         self._start_time = 0.0
         self._done = False
+        # Gradient accumulation: N batches per step, the batches the optimizer
+        # had already accumulated when the test began, the test's batches so
+        # far and the losses of the step under way.
+        self._accumulation = 1
+        self._phase = 0
+        self._batches = 0
+        self._pending: list[float] = []
 
     # -- context manager: restore even when fit raises ---------------------
     def __enter__(self):
@@ -233,7 +301,7 @@ class LRFinder(keras.callbacks.Callback):
     # -- Keras hooks -------------------------------------------------------
     def on_train_begin(self, logs=None):
         model = self.model
-        _backend.optimizers_of(model, "LRFinder")
+        optimizers = _backend.optimizers_of(model, "LRFinder")
         if getattr(model, "steps_per_execution", 1) != 1:
             raise ValueError(
                 "LRFinder records the loss of every step, which Keras reports only "
@@ -242,16 +310,33 @@ class LRFinder(keras.callbacks.Callback):
                 f"steps_per_execution={model.steps_per_execution}"
             )
         self._reset()
+        accumulation = _accumulation_steps(optimizers)
+        try:
+            for opt in optimizers:
+                _backend.claim(opt, self, self.params)
+        except BaseException:
+            for opt in optimizers:
+                _backend.unclaim(opt, self)
+            raise
+        self._accumulation = accumulation
+        self._phase = _backend.batch_step(optimizers[0]) % accumulation
+        if self._phase:
+            warnings.warn(
+                f"LRFinder: the optimizer is {self._phase} of {accumulation} batches into "
+                "an accumulated update; the test's first step completes that update, "
+                "whose gradient includes batches from before the test.",
+                stacklevel=2,
+            )
         if not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
         self._snapshot = _Snapshot(model)
         if not self._snapshot.assign_mode:
             start = _backend.current_step(self._snapshot.optimizers[0])
             ladder_schedule = S.Table(self.rates, offset=start)
-            # Swap the rate source directly (not through the setter) so that
-            # the optimizer's variable list keeps its shape and order.
+            # The slot itself (not the setter), so that the optimizer's
+            # variable list keeps its shape and order.
             for opt in self._snapshot.optimizers:
-                opt._learning_rate = ladder_schedule
+                _backend.swap_rate_source(opt, _backend.per_update(opt, ladder_schedule))
             _backend.retrace(model)
         self._prepare_writer()
         self._start_time = time.monotonic()
@@ -276,8 +361,9 @@ class LRFinder(keras.callbacks.Callback):
         self._writer.attach()
 
     def on_train_batch_begin(self, batch, logs=None):
-        # Before each step: the step's rate (assignment mode) and a cleared
-        # loss mean, so that the batch-end log is this batch's loss.
+        # Before each batch: the rate of its step (assignment mode; the update
+        # at the step's last batch reads it) and a cleared loss mean, so that
+        # the batch-end log is this batch's loss.
         if self._done or self._writer is None:
             return
         k = len(self._losses)
@@ -287,13 +373,18 @@ class LRFinder(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if self._done:
             return
+        self._pending.append(float(np.asarray(keras.ops.convert_to_numpy((logs or {})["loss"]))))
+        self._batches += 1
+        if (self._phase + self._batches) % self._accumulation:
+            return  # the step's update comes at a later batch
         k = len(self._losses)
-        loss = float(np.asarray(keras.ops.convert_to_numpy((logs or {})["loss"])))
         if self._wrote_in_flight and self._rate_tensors and not self._in_flight_checked:
             # The way the step takes its state does not change within a fit:
-            # one check, at the first step written in flight, covers the run.
+            # one check, at the first update written in flight, covers the run.
             self._in_flight_checked = True
             self._check_applied(k)
+        pending, self._pending = self._pending, []
+        loss = pending[0] if len(pending) == 1 else float(np.mean(pending))
         self._losses.append(loss)
         self._avg = self.smoothing * self._avg + (1.0 - self.smoothing) * loss
         smoothed = self._avg / (1.0 - self.smoothing ** (k + 1))
@@ -362,41 +453,52 @@ class LRFinder(keras.callbacks.Callback):
         self._release_writer()
         if self._snapshot is None:
             return
-        if self.restore:
-            self.restore_model()
-        else:
-            self._snapshot.restore_rate()
-            if not self._snapshot.assign_mode:
-                _backend.retrace(self.model)
-            self._snapshot = None
+        self.restore_model()
+        if self._losses:
+            reason = self.unreliable_reason
+            if reason is not None:
+                warnings.warn(_unreliable_message(reason), stacklevel=2)
         self._summary()
 
     def restore_model(self) -> None:
-        """Puts back the rate, and with `restore=True` every variable (idempotent)."""
+        """Puts back the rate, and with `restore=True` every variable.
+
+        Idempotent, and safe to repeat after an interruption: the saved copy is
+        dropped only once the variables, the rate and the random streams are
+        all back.
+        """
         self._release_writer()
         snap = self._snapshot
         if snap is None:
             return
-        self._snapshot = None
         snap.restore_rate()
         if self.restore:
             snap.restore_variables()
         if not snap.assign_mode:
             _backend.retrace(self.model)
+        for opt in snap.optimizers:
+            _backend.unclaim(opt, self)
+        self._snapshot = None
 
     def _summary(self):
         if not self.verbose or not self._losses:
             return
-        try:
-            best = self.suggestion()
+        best = self._suggestion(self.default_method)
+        if not math.isfinite(best):
+            text = _too_short(self.default_method, self._curve()[1])
+        elif not self.reliable:
+            text = (
+                f"no reliable suggestion ({self.unreliable_reason}; "
+                f"{self.default_method} would give {best:.3g})"
+            )
+        else:
             text = f"suggested learning rate {best:.3g} ({self.default_method})"
-        except ValueError as err:
-            text = str(err)
         why = (
             f"; stopped at step {self.diverged_at}: {self.stop_reason}" if self.stop_reason else ""
         )
+        unit = f" of {self._accumulation} batches" if self._accumulation > 1 else ""
         print(
-            f"LRFinder: {len(self._losses)} steps, lr {self.rates[0]:.3g} to "
+            f"LRFinder: {len(self._losses)} steps{unit}, lr {self.rates[0]:.3g} to "
             f"{self.rates[len(self._losses) - 1]:.3g} in {time.monotonic() - self._start_time:.1f} s"
             f"{why}; {text}.",
             file=sys.stdout,
@@ -407,7 +509,7 @@ class LRFinder(keras.callbacks.Callback):
 
     @property
     def history(self):
-        """DataFrame: step, lr, loss, smoothed_loss (and val_loss), per step."""
+        """DataFrame: step, lr, loss, smoothed_loss (and val_loss), per step (update)."""
         import pandas as pd
 
         n = len(self._losses)
@@ -425,6 +527,73 @@ class LRFinder(keras.callbacks.Callback):
             frame["val_loss"] = val
         return pd.DataFrame(frame)
 
+    def _require_results(self) -> int:
+        n = len(self._losses)
+        if n == 0:
+            raise ValueError("LRFinder has no results yet: run it in `fit` or use `find_lr`.")
+        return n
+
+    def _usable(self) -> int:
+        """Steps before the stop: all of them, or those before the divergent one."""
+        n = self._require_results()
+        return n if self.diverged_at is None else self.diverged_at
+
+    @property
+    def unreliable_reason(self) -> str | None:
+        """Why the test has no reliable answer (see the class docstring), or None.
+
+        Raises:
+            ValueError: before the test has results.
+        """
+        n, end = self._require_results(), self._usable()
+        window = max(3, self.num_steps // 10)
+        if end < window:
+            if self.diverged_at is not None:
+                return (
+                    f"the test stopped at step {end} of {self.num_steps} (rate "
+                    f"{self._applied[end]:.3g}), within the first tenth of the ladder, where "
+                    f"{self.stop_reason}: lower `min_lr`, or the model is already trained"
+                )
+            return (
+                f"the test ran only {n} of {self.num_steps} steps: give `fit` more "
+                "batches (`find_lr` cycles over the data)"
+            )
+        if not _suggest.falls(self._losses[:end], window, self.min_drop):
+            span = (
+                f"the loss never fell clearly (a tenth, beyond its noise) below its "
+                f"starting level {float(np.mean(self._losses[:window])):.3g} between rates "
+                f"{self._applied[0]:.3g} and {self._applied[end - 1]:.3g}"
+            )
+            if self.diverged_at is None:
+                return (
+                    f"{span}, nor diverged: raise `max_lr` so that the ladder reaches "
+                    "rates at which the loss moves, or the model is already trained"
+                )
+            return (
+                f"{span} before it diverged: the model is already trained (a range test "
+                "has nothing to find: keep the rate it trained at, or lower it to "
+                "fine-tune), or the ladder starts too high: lower `min_lr`; a short or "
+                "noisy test can also hide a descent: raise `num_steps` or `batch_size`"
+            )
+        if self.validation_data is not None and self._val:
+            val = [self._val[k] for k in sorted(self._val) if k < end]
+            if len(val) > 1 and not _suggest.falls(val, 1, self.min_drop, z=0.0):
+                return (
+                    f"the validation loss never fell {self.min_drop:.0%} below its first "
+                    f"value {val[0]:.3g}: check that `validation_data` is drawn from the "
+                    "training distribution, or lower `min_lr`"
+                )
+        return None
+
+    @property
+    def reliable(self) -> bool:
+        """False when the loss never fell (see the class docstring).
+
+        Raises:
+            ValueError: before the test has results.
+        """
+        return self.unreliable_reason is None
+
     def _curve(self, trim: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """(rates, curve) the suggestions read.
 
@@ -433,10 +602,7 @@ class LRFinder(keras.callbacks.Callback):
         ladder (where the moving average is still settling) and the last 5
         points are left out when enough points remain, as fastai does.
         """
-        n = len(self._losses)
-        if n == 0:
-            raise ValueError("LRFinder has no results yet: run it in `fit` or use `find_lr`.")
-        end = n if self.diverged_at is None else self.diverged_at
+        end = self._usable()
         if self.validation_data is not None and self._val:
             steps = np.array([k for k in sorted(self._val) if k < max(end, 1)])
             return self._applied[steps], np.array([self._val[k] for k in steps])
@@ -452,32 +618,51 @@ class LRFinder(keras.callbacks.Callback):
         curve = np.asarray(self._smoothed[start:end], dtype=np.float64)
         return lrs, curve
 
+    def _suggestion(self, method: str) -> float:
+        """The method's rate, clipped to [min_lr, max_lr]; NaN on too short a curve."""
+        lrs, curve = self._curve()
+        value = getattr(_suggest, method)(lrs, curve)
+        if not math.isfinite(value):
+            return value
+        return float(np.clip(value, self.min_lr, self.max_lr))
+
     def suggestion(self, method: str | None = None) -> float:
-        """The suggested rate; `method` is "valley" (default), "steepest" or "minimum".
+        """The suggested rate, within [min_lr, max_lr].
+
+        `method` is "valley" (default: fastai's, inside the longest descent of
+        the smoothed loss), "steepest" (the most negative slope against
+        log10(rate)) or "minimum" ("minimum/10": the rate at the minimum of the
+        smoothed loss divided by 10).  A rate outside the ladder is clipped to
+        it: "minimum/10" of a curve lowest in its first decade would fall below
+        `min_lr`.  When the test is unreliable (`reliable` is False) the rate is
+        still returned, with a warning.
 
         Raises:
             ValueError: unknown method, no results, or a curve too short to read.
         """
         method = self.default_method if method is None else method
         v.one_of("method", method, _suggest.METHODS)
-        lrs, curve = self._curve()
-        value = getattr(_suggest, method)(lrs, curve)
+        value = self._suggestion(method)
         if not math.isfinite(value):
-            raise ValueError(
-                f"LRFinder could not suggest a rate with method={method!r}: only "
-                f"{len(curve)} usable steps before the loss diverged. Lower `min_lr` "
-                "or raise `num_steps`."
+            raise ValueError(_too_short(method, self._curve()[1]))
+        reason = self.unreliable_reason
+        if reason is not None:
+            warnings.warn(
+                f"LRFinder: the {_suggest.LABELS[method]} suggestion {value:.3g} is "
+                f"unreliable: {reason}.",
+                stacklevel=2,
             )
         return value
 
     def suggestions(self) -> dict[str, float]:
-        """Every method's suggestion (NaN where the curve is too short)."""
-        out = {}
-        for method in _suggest.METHODS:
-            try:
-                out[method] = self.suggestion(method)
-            except ValueError:
-                out[method] = float("nan")
+        """Every method's suggestion (NaN where the curve is too short).
+
+        Warns once when the test is unreliable.
+        """
+        out = {method: self._suggestion(method) for method in _suggest.METHODS}
+        reason = self.unreliable_reason
+        if reason is not None:
+            warnings.warn(f"LRFinder: the suggestions are unreliable: {reason}.", stacklevel=2)
         return out
 
     def cyclic_bounds(self) -> tuple[float, float]:
@@ -486,12 +671,10 @@ class LRFinder(keras.callbacks.Callback):
         max_lr is where the loss stops falling and base_lr where it starts to
         fall, both on a zero-lag smoothing of the batch losses (or of the
         validation losses) before any divergence; base_lr is kept within
-        [max_lr / 10, max_lr / 3].
+        [max_lr / 10, max_lr / 3], and both within [min_lr, max_lr] of the
+        test.  Warns when the test is unreliable.
         """
-        n = len(self._losses)
-        if n == 0:
-            raise ValueError("LRFinder has no results yet: run it in `fit` or use `find_lr`.")
-        end = n if self.diverged_at is None else self.diverged_at
+        end = self._usable()
         if self.validation_data is not None and self._val:
             lrs, losses = self._curve(trim=False)
         else:
@@ -501,7 +684,11 @@ class LRFinder(keras.callbacks.Callback):
             raise ValueError(
                 f"LRFinder could not read cyclic bounds: only {len(losses)} usable steps."
             )
-        return base, high
+        reason = self.unreliable_reason
+        if reason is not None:
+            warnings.warn(f"LRFinder: the cyclic bounds are unreliable: {reason}.", stacklevel=2)
+        low, top = self.min_lr, self.max_lr
+        return float(np.clip(base, low, top)), float(np.clip(high, low, top))
 
     def plot(self, ax=None, skip_start: int = 10, skip_end: int = 5, suggestion: bool = True):
         """Loss against rate (log axis) with the suggestions marked; returns the Axes."""
@@ -521,6 +708,33 @@ class LRFinder(keras.callbacks.Callback):
         """Writes `history` to a CSV file (written whole, then renamed into place)."""
         history = self.history
         atomic_write(path, lambda tmp: history.to_csv(tmp, index=False), suffix=".csv")
+
+
+def _too_short(method: str, curve: np.ndarray) -> str:
+    return (
+        f"LRFinder could not suggest a rate with method={method!r}: only "
+        f"{len(curve)} usable steps before the loss diverged. Lower `min_lr` "
+        "or raise `num_steps`."
+    )
+
+
+def _unreliable_message(reason: str) -> str:
+    return (
+        f"LRFinder: no reliable suggestion: {reason}. `suggestion()` still answers, "
+        "from a curve that shows no descent to read."
+    )
+
+
+def _accumulation_steps(optimizers: list) -> int:
+    """The one `gradient_accumulation_steps` of the driven optimizers."""
+    steps = [_backend.accumulation_steps(opt) for opt in optimizers]
+    if len(set(steps)) > 1:
+        raise ValueError(
+            "LRFinder runs one ladder step per optimizer update, which needs one "
+            "`gradient_accumulation_steps` for every optimizer of the model. Received: "
+            f"gradient_accumulation_steps={steps}"
+        )
+    return steps[0]
 
 
 _FINDER_ARGS = (
@@ -562,12 +776,14 @@ def find_lr(
 
     The model is restored exactly afterwards (unless `restore=False`), also when
     the test diverges, the loss turns NaN, or training raises or is interrupted.
+    Under `gradient_accumulation_steps=N` the test runs `num_steps` updates,
+    num_steps * N batches.
 
     Args:
         model: a compiled Keras model.
         x, y: NumPy arrays, a dict of arrays (multi-input), a `tf.data.Dataset`,
             a `keras.utils.PyDataset` or a generator, as for `fit`.  Data shorter
-            than `num_steps` batches is cycled over.
+            than the test's batches is cycled over.
         batch_size: for array data.
         min_lr, max_lr, num_steps, mode: the ladder (see `LRFinder`).
         validation_data: (x, y) of a small fixed subset for Smith's variant.
@@ -575,7 +791,7 @@ def find_lr(
             stop_on_divergence, restore, verbose, validation_every).
 
     Returns:
-        The `LRFinder`, with `history`, `suggestion()`, `plot()` ...
+        The `LRFinder`, with `history`, `suggestion()`, `reliable`, `plot()` ...
 
     Example:
         >>> finder = keras_lr.find_lr(model, x_train, y_train, batch_size=64)  # doctest: +SKIP
@@ -593,6 +809,11 @@ def find_lr(
             "find_lr needs a compiled model: call `model.compile(optimizer=..., loss=...)` first."
         )
     batch_size = v.positive_int("batch_size", batch_size)
+    optimizers = _backend.optimizers_of(model, "find_lr")
+    accumulation = _accumulation_steps(optimizers)
+    # One ladder step per update: N batches each, less those the optimizer
+    # has already accumulated towards its next update.
+    total = num_steps * accumulation - _backend.batch_step(optimizers[0]) % accumulation
     length = _array_length(x)
     if length is not None and length < batch_size:
         raise ValueError(
@@ -605,11 +826,11 @@ def find_lr(
         batches = math.ceil(length / batch_size)
     else:
         batches = 1
-    epochs = max(1, math.ceil(num_steps / max(batches, 1)))
+    epochs = max(1, math.ceil(total / max(batches, 1)))
     if length is None:
-        # Unknown length (datasets, generators, PyDataset): allow one step per
+        # Unknown length (datasets, generators, PyDataset): allow one batch per
         # epoch at least, and let the finder stop the run.
-        epochs = num_steps
+        epochs = total
     previous_spe = getattr(model, "steps_per_execution", 1)
     try:
         if previous_spe != 1:

@@ -140,7 +140,10 @@ def plot_lr_finder(
     """Loss against learning rate (log axis) for a finished range test.
 
     Draws the raw batch losses faintly, the smoothed loss (or, in validation
-    mode, the validation loss) boldly, and marks each suggestion.
+    mode, the validation loss) boldly, and marks each suggestion, labelled by
+    what it is: "valley", "steepest", and "minimum/10" (the rate at the
+    minimum of the smoothed loss divided by 10); "(unreliable)" is added when
+    the loss never fell (`finder.reliable` is False).
 
     Returns:
         The matplotlib `Axes`.
@@ -164,9 +167,19 @@ def plot_lr_finder(
         pad = 0.05 * (high - low or abs(high) or 1.0)
         ax.set_ylim(low - pad, high + pad)
     if suggestion:
-        for i, (method, rate) in enumerate(finder.suggestions().items()):
+        import warnings
+
+        from keras_lr._suggest import LABELS
+
+        with warnings.catch_warnings():
+            # An unreliable test is said so in the legend, not by a warning.
+            warnings.simplefilter("ignore")
+            found = finder.suggestions()
+        note = "" if getattr(finder, "reliable", True) else " (unreliable)"
+        for i, (method, rate) in enumerate(found.items()):
             if np.isfinite(rate):
-                ax.axvline(rate, color=f"C{i + 3}", ls="--", lw=1, label=f"{method}: {rate:.2g}")
+                label = f"{LABELS.get(method, method)}: {rate:.2g}{note}"
+                ax.axvline(rate, color=f"C{i + 3}", ls="--", lw=1, label=label)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="best", fontsize="small")
     return ax

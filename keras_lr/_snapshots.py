@@ -32,7 +32,7 @@ import numpy as np
 from keras_lr import _backend, _history
 from keras_lr import _validation as v
 from keras_lr import schedules as S
-from keras_lr._callbacks import FitContext, ScheduleCallback
+from keras_lr._callbacks import FitContext, ScheduleCallback, fit_context
 from keras_lr._ensemble import (
     MANIFEST_FORMAT,
     MANIFEST_NAME,
@@ -100,6 +100,12 @@ class _SnapshotWriter:
         chief = is_chief()
         if chief:
             os.makedirs(self.directory, exist_ok=True)
+            # Temporary files of a write that was killed midway: never a
+            # snapshot, only ever left by a process that is gone.
+            leftovers = glob.glob(os.path.join(glob.escape(self.directory), TEMP_PREFIX + "*"))
+            for path in leftovers:
+                with contextlib.suppress(OSError):
+                    os.remove(path)
         existing = [
             name
             for name in (os.listdir(self.directory) if os.path.isdir(self.directory) else [])
@@ -229,7 +235,8 @@ class _CollectingCallback(ScheduleCallback):
         self.verbose = v.nonnegative_int("verbose", verbose)
         self._writer = _SnapshotWriter(self.directory, self.save_format, overwrite, self._kind)
         self._pending: list[_Boundary] = []
-        self._epoch_first_step = 0
+        self._epoch_first_batch = 0
+        self._accumulation = 1
 
     def boundaries(self, context: FitContext) -> list[_Boundary]:
         raise NotImplementedError
@@ -288,14 +295,18 @@ class _CollectingCallback(ScheduleCallback):
         """
         context = dataclasses.replace(self._context, start_step=self._epoch_start[0])
         owner = type(self).__name__
-        spx = getattr(self.model, "steps_per_execution", 1) or 1
+        spx = _backend.steps_per_execution(self.model)
         boundaries = self.boundaries(context)
         self._writer.prepare(context.start_step, owner)
         done = {e["index"] for e in self._writer.entries}
         pending = [b for b in boundaries if b.step >= context.start_step and b.index not in done]
         spe = context.steps_per_epoch
         if spx > 1 and spe:
-            unreachable = [b.step for b in pending if ((b.step - context.start_step) % spe) % spx]
+            # Batch hooks run once per execution: a boundary must end one.
+            n = self._accumulation
+            unreachable = [
+                b.step for b in pending if ((b.step - context.start_step) * n % (spe * n)) % spx
+            ]
             if unreachable:
                 raise ValueError(
                     f"{owner} saves after step {unreachable[0]}, which falls inside an "
@@ -309,13 +320,22 @@ class _CollectingCallback(ScheduleCallback):
 
     def on_epoch_begin(self, epoch, logs=None):
         super().on_epoch_begin(epoch, logs)
-        self._epoch_first_step = self._epoch_start[0]
+        opt = _backend.optimizers_of(self.model, type(self).__name__)[0]
+        self._accumulation = _backend.accumulation_steps(opt)
+        # Counted in batches (Keras's batch index), so that with gradient
+        # accumulation a boundary after update b is the batch b * N.
+        self._epoch_first_batch = (
+            self._epoch_start[0] if self._accumulation == 1 else _backend.batch_step(opt)
+        )
         self._epoch = epoch
         if not self._prepared:
             self._prepare(epoch)
 
     def on_train_batch_begin(self, batch, logs=None):
-        if self._pending and self._epoch_first_step + batch == self._pending[0].step:
+        if (
+            self._pending
+            and self._epoch_first_batch + batch == self._pending[0].step * self._accumulation
+        ):
             # The previous batch finished the boundary step; sync the JAX
             # trainer's in-flight state before reading weights.
             _backend.sync_state(self.model)
@@ -339,7 +359,9 @@ class _CollectingCallback(ScheduleCallback):
             "lr": rate,
             "logs": logs,
         }
-        path = self._writer.save(self.model, entry, type(self).__name__)
+        optimizers = _backend.optimizers_of(self.model, type(self).__name__)
+        with _backend.float_layout(optimizers):
+            path = self._writer.save(self.model, entry, type(self).__name__)
         if self.verbose:
             print(f"\n{type(self).__name__}: saved {path} (step {boundary.step}, lr {rate:.3g})")
 
@@ -641,9 +663,11 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
             return
         # Done at the first epoch of the SWA phase, after every other
         # callback's on_train_begin, so it layers over whatever they installed.
-        spe = (self.params or {}).get("steps")
+        optimizers = _backend.optimizers_of(self.model, "StochasticWeightAveraging")
+        context = fit_context(self.model, self.params, _backend.current_step(optimizers[0]))
+        spe = context.steps_per_epoch
         changed = False
-        for opt in _backend.optimizers_of(self.model, "StochasticWeightAveraging"):
+        for opt in optimizers:
             source = _backend.rate_source(opt)
             if _backend.is_variable(source):
                 _backend.install(opt, self.swa_lr)
@@ -651,7 +675,8 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
             if spe is None:
                 raise ValueError(
                     "StochasticWeightAveraging with `swa_lr` over a schedule needs "
-                    "the steps per epoch: pass `steps_per_epoch` to `fit`."
+                    "the steps per epoch: "
+                    + (context.unknown_reason or "pass `steps_per_epoch` to `fit`.")
                 )
             start = self.start_epoch * spe
             before = source if isinstance(source, S.Schedule) else S.Scaled(source, 1.0)

@@ -10,6 +10,10 @@ import numpy as np
 
 METHODS = ("valley", "steepest", "minimum")
 
+# What each method's rate is, for legends and messages: "minimum" is not the
+# rate at the minimum but a tenth of it.
+LABELS = {"valley": "valley", "steepest": "steepest", "minimum": "minimum/10"}
+
 
 def smooth(losses: np.ndarray, beta: float) -> np.ndarray:
     """Exponential moving average with bias correction (as fastai's recorder).
@@ -40,7 +44,11 @@ def steepest(lrs: np.ndarray, curve: np.ndarray) -> float:
 
 
 def minimum(lrs: np.ndarray, curve: np.ndarray) -> float:
-    """Rate at the lowest point of the curve, divided by 10."""
+    """The rate at the lowest point of the curve divided by 10, labelled "minimum/10".
+
+    At the minimum the loss has stopped falling, a rate already too high to
+    train at; a tenth of it is fastai's older rule of thumb.
+    """
     lrs, curve = _finite_prefix(lrs, curve)
     if len(curve) == 0:
         return float("nan")
@@ -71,6 +79,58 @@ def valley(lrs: np.ndarray, curve: np.ndarray) -> float:
     sections = (max_end - max_start) / 3.0
     index = max_start + int(sections) + int(sections / 2)
     return float(lrs[min(max(index, 0), n - 1)])
+
+
+def noise(losses: np.ndarray) -> float:
+    """The noise of one loss, read off successive differences (robust to a trend).
+
+    s = median(|loss_(i+1) - loss_i|) / 0.954: for independent noise of
+    standard deviation s a difference has standard deviation s * sqrt(2),
+    whose median absolute value is 0.6745 of that.  0 for fewer than 2
+    finite losses.
+    """
+    losses = np.asarray(losses, dtype=np.float64)
+    steps = np.diff(losses[np.isfinite(losses)])
+    if steps.size == 0:
+        return 0.0
+    return float(np.median(np.abs(steps)) / (0.6745 * np.sqrt(2.0)))
+
+
+def falls(losses: np.ndarray, window: int, min_drop: float = 0.1, z: float = 3.0) -> bool:
+    """Whether the losses fall clearly below their starting level.
+
+    With v the log losses (when every finite loss is > 0: batch losses are
+    noisy in proportion to their size) or else the losses themselves, L0 the
+    mean of the first `window` values and s their noise (`noise(v)`), the
+    losses fall when the mean of some later run of `window` consecutive
+    values is below
+
+        L0 - max(drop, z * s * sqrt(2 / window))
+
+    where drop = -log(1 - min_drop) on log losses (the run's geometric mean
+    is `min_drop` below the start's) and min_drop * |L0| otherwise: a drop of
+    at least `min_drop` of the starting level, and of more than `z` standard
+    deviations of the difference of two such means, so that the noise of a
+    flat curve does not count as a descent.  Runs holding a non-finite loss
+    are left out; fewer than `window + 1` losses never fall.
+    """
+    losses = np.asarray(losses, dtype=np.float64)
+    window = int(window)
+    if window < 1 or len(losses) <= window or not np.isfinite(losses[:window]).all():
+        return False
+    if np.all(losses[np.isfinite(losses)] > 0):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            values = np.log(losses)
+        drop = -float(np.log1p(-min_drop))
+    else:
+        values = losses
+        drop = min_drop * abs(float(losses[:window].mean()))
+    level = float(values[:window].mean())
+    margin = max(drop, z * noise(values) * np.sqrt(2.0 / window))
+    # Means of the runs [i, i + window) for i >= 1; a non-finite loss makes its runs inf or NaN.
+    with np.errstate(invalid="ignore"):
+        runs = np.convolve(values, np.ones(window) / window, mode="valid")[1:]
+    return bool(np.any(runs < level - margin))
 
 
 def zero_phase(losses: np.ndarray, beta: float = 0.8) -> np.ndarray:

@@ -11,6 +11,12 @@ import numbers
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+# Largest count or step a constructor accepts: the optimizer's step counter
+# (`iterations`) is int32 on JAX, so a longer schedule could never be reached
+# and its constants overflow inside the compiled step.
+MAX_STEP = 2**31 - 1
+STEP_LIMIT = f"{MAX_STEP} (2**31 - 1, the last step the optimizer's int32 step counter reaches)"
+
 
 def _received(name: str, value: Any) -> str:
     return f"Received: {name}={value!r}"
@@ -27,10 +33,13 @@ def real(name: str, value: Any) -> float:
     """Returns `value` as a finite float, or raises."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise _type_error(name, value, "a real number")
-    value = float(value)
-    if not math.isfinite(value):
+    try:
+        out = float(value)
+    except OverflowError:  # a Python int beyond the float range
+        out = math.inf
+    if not math.isfinite(out):
         raise ValueError(f"Argument `{name}` must be finite. {_received(name, value)}")
-    return value
+    return out
 
 
 def positive_float(name: str, value: Any) -> float:
@@ -76,9 +85,25 @@ def at_most(low_name: str, low: Any, high_name: str, high: Any) -> None:
 
 
 def integer(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    """Returns `value` as an int <= MAX_STEP, or raises.
+
+    An integral float (`2000.`, `np.float32(4)`) counts as the integer it
+    equals, as the classic Keras CLR code writes step sizes.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise _type_error(name, value, "an integer")
-    return int(value)
+    if isinstance(value, numbers.Integral):
+        out = int(value)
+    else:
+        as_float = float(value)
+        if not as_float.is_integer():  # also nan and +-inf
+            raise _type_error(name, value, "an integer")
+        out = int(as_float)
+    if out > MAX_STEP:
+        raise ValueError(
+            f"Argument `{name}` must be at most {STEP_LIMIT}. {_received(name, value)}"
+        )
+    return out
 
 
 def positive_int(name: str, value: Any) -> int:
@@ -111,11 +136,19 @@ def one_of(name: str, value: Any, choices: Sequence[str]) -> str:
     return value
 
 
+def as_list(name: str, values: Any, what: str) -> list:
+    """`values` (a list, tuple, array, ...) as a list, or a TypeError naming it."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise _type_error(name, values, what)
+    try:
+        return list(values)
+    except TypeError:  # e.g. a 0-d NumPy array, iterable only in name
+        raise _type_error(name, values, what) from None
+
+
 def increasing_ints(name: str, values: Any, *, minimum: int = 0) -> list[int]:
     """A non-empty, strictly increasing list of integers >= `minimum`."""
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise _type_error(name, values, "a list of integers")
-    out = [integer(name, v) for v in values]
+    out = [integer(name, v) for v in as_list(name, values, "a list of integers")]
     if not out:
         raise ValueError(f"Argument `{name}` must not be empty. {_received(name, values)}")
     if out[0] < minimum or any(b <= a for a, b in zip(out, out[1:])):

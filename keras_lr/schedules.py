@@ -29,6 +29,7 @@ installed reloads with `keras.saving.load_model` once `keras_lr` is imported.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -61,7 +62,8 @@ __all__ = [
 _register = keras.saving.register_keras_serializable(package="keras_lr")
 
 # Largest step a schedule has to index (int32 range: JAX runs without x64).
-_MAX_STEP = 2**31 - 1
+# Every count and length argument is refused above it (`_validation.integer`).
+_MAX_STEP = v.MAX_STEP
 
 
 class _NumpyOps:
@@ -420,6 +422,95 @@ class Staircase(Schedule):
 
 _CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
 
+_SCALE_FN_HOW = (
+    "write it with operators and `keras.ops` on its argument, e.g. "
+    "`lambda x: 1 / 2.0 ** (x - 1)` or "
+    "`lambda x: 0.5 * (1 + keras.ops.sin(x * math.pi / 2))`"
+)
+
+
+def _is_number_like(out: Any) -> bool:
+    """A real scalar: what a scale may be besides a scalar tensor."""
+    if isinstance(out, bool):
+        return False
+    if isinstance(out, (numbers.Real, np.generic, np.ndarray)):
+        return np.ndim(out) == 0 and np.asarray(out).dtype.kind in "iuf"
+    return False
+
+
+def _runs_on_tensors(fn: Callable) -> bool:
+    """Whether `fn` runs on a symbolic float32 scalar, as in the compiled step.
+
+    A `keras.KerasTensor` has no value: NumPy calls, Python `if` and `math`
+    functions on it raise, as they do on a traced tensor (TensorFlow graph,
+    JAX jit), while operators and `keras.ops` work.
+    """
+    try:
+        out = fn(keras.KerasTensor(shape=(), dtype="float32"))
+    except Exception:  # whatever the user's function raises on a tensor
+        return False
+    if isinstance(out, keras.KerasTensor):
+        dtype = keras.backend.standardize_dtype(out.dtype)
+        return tuple(out.shape) == () and ("float" in dtype or "int" in dtype)
+    return _is_number_like(out)
+
+
+def _numpy_error(fn: Callable) -> str | None:
+    """None when `fn` maps a float64 array to numbers elementwise, else why not."""
+    probe = np.array([1.0, 2.0, 3.0])
+    try:
+        with np.errstate(all="ignore"):
+            out = np.asarray(fn(probe))
+    except Exception as err:  # whatever the user's function raises
+        return f"{type(err).__name__}: {err}"
+    if out.dtype.kind not in "iuf" or out.shape not in ((), probe.shape):
+        return f"it returned {out.dtype} values of shape {out.shape} for an array of shape (3,)"
+    return None
+
+
+def _scale_fn_kind(scale_fn: Any) -> str:
+    """How a `Cyclic` scale function can be evaluated.
+
+    Returns:
+        "schedule" for a `keras_lr` schedule (evaluated at the integer cycle
+        or step), "tensor" for a function that runs in the compiled training
+        step, "numpy" for one that only runs on NumPy arrays (and has to be
+        tabulated ahead of training, as `keras_lr.CyclicLR` does).
+
+    Raises:
+        TypeError: `scale_fn` is not callable, or runs on neither.
+    """
+    if isinstance(scale_fn, Schedule):
+        return "schedule"
+    v.callable_("scale_fn", scale_fn)
+    if _runs_on_tensors(scale_fn):
+        return "tensor"
+    why = _numpy_error(scale_fn)
+    if why is None:
+        return "numpy"
+    raise TypeError(
+        "Argument `scale_fn` must be a function of one number (the cycle, or the "
+        "step with scale_mode='iterations') that runs in the compiled training "
+        f"step: {_SCALE_FN_HOW}. Python `if`, `math` functions and `float()` on the "
+        f"argument cannot run there; on a NumPy array it failed too ({why}). "
+        f"Received: scale_fn={scale_fn!r}"
+    )
+
+
+def _scale_table(scale_fn: Callable, xs: np.ndarray) -> np.ndarray:
+    """scale_fn on the float64 array `xs` (as `numpy()` calls it), checked."""
+    xs = xs.astype(np.float64)
+    with np.errstate(all="ignore"):
+        out = np.asarray(scale_fn(xs), dtype=np.float64)
+    values = np.broadcast_to(out, xs.shape).copy()
+    bad = np.flatnonzero(~np.isfinite(values) | (values < 0))
+    if bad.size:
+        raise ValueError(
+            "Argument `scale_fn` must return finite scales >= 0. "
+            f"Received: scale_fn({float(xs[bad[0]])!r})={float(values[bad[0]])!r}"
+        )
+    return values
+
 
 @_register
 class Cyclic(Schedule):
@@ -446,7 +537,10 @@ class Cyclic(Schedule):
         mode: "triangular", "triangular2" or "exp_range" (ignored with scale_fn).
         gamma: per-step factor for "exp_range", in (0, 1].
         scale_fn: custom scale, written with operators or `keras.ops` so that it
-            runs on tensors and NumPy arrays alike; None for `mode`.
+            runs on tensors and NumPy arrays alike, or a `keras_lr` schedule
+            evaluated at the integer cycle (1-based) or step; None for `mode`.
+            A function written with NumPy cannot run in the compiled step and
+            is refused here: `keras_lr.CyclicLR` accepts it and tabulates it.
         scale_mode: "cycle" or "iterations": what `scale_fn` receives.
         step_size_down: steps in the falling half-cycle, or None for step_size.
 
@@ -472,11 +566,45 @@ class Cyclic(Schedule):
         self.step_size = v.positive_int("step_size", step_size)
         self.mode = v.one_of("mode", mode, _CYCLIC_MODES)
         self.gamma = v.float_in("gamma", gamma, 0.0, 1.0, low_open=True)
-        self.scale_fn = None if scale_fn is None else v.callable_("scale_fn", scale_fn)
+        if scale_fn is not None and _scale_fn_kind(scale_fn) == "numpy":
+            raise TypeError(
+                "Argument `scale_fn` runs on NumPy arrays only, so it cannot run in "
+                f"the compiled training step: {_SCALE_FN_HOW}; or use "
+                "`keras_lr.CyclicLR`, which tabulates NumPy functions over the run. "
+                f"Received: scale_fn={scale_fn!r}"
+            )
+        self.scale_fn = scale_fn
         self.scale_mode = v.one_of("scale_mode", scale_mode, ("cycle", "iterations"))
         self.step_size_down = v.optional_positive_int("step_size_down", step_size_down)
+        period = self.step_size + (self.step_size_down or self.step_size)
+        if period > _MAX_STEP:
+            raise ValueError(
+                "Argument `step_size` plus `step_size_down` (the cycle) must be at most "
+                f"{v.STEP_LIMIT}. Received: step_size={step_size!r}, "
+                f"step_size_down={step_size_down!r}"
+            )
+
+    def _tabulated(self, scale_fn: Callable, steps: int) -> Cyclic:
+        """This schedule with `scale_fn` looked up in a `Table` over steps 0..steps-1.
+
+        For a scale function written with NumPy, which cannot run in the
+        compiled step: the table holds scale_fn(c) for the cycles c = 1..C that
+        those steps reach (scale_fn(i) for the steps with
+        scale_mode="iterations"), evaluated on float64 arrays as `numpy()`
+        evaluates a scale function; later steps keep the last value.
+        """
+        steps = v.positive_int("steps", steps)
+        if self.scale_mode == "cycle":
+            period = self.step_size + (self.step_size_down or self.step_size)
+            xs, offset = np.arange(1, (steps - 1) // period + 2), 1
+        else:
+            xs, offset = np.arange(steps), 0
+        table = Table(_scale_table(scale_fn, xs), offset)
+        return Cyclic(**dict(self.get_config(), scale_fn=table))
 
     def _scale(self, step, cycle, ops):
+        if isinstance(self.scale_fn, Schedule):
+            return self.scale_fn._rate(cycle if self.scale_mode == "cycle" else step, ops)
         if self.scale_fn is not None:
             arg = cycle if self.scale_mode == "cycle" else step
             return self.scale_fn(ops.to_float(arg))
@@ -586,6 +714,12 @@ class CosineRestarts(Schedule):
             )
         self.lr_decay = v.float_in("lr_decay", lr_decay, 0.0, 1.0, low_open=True)
         self.steps_per_unit = v.positive_int("steps_per_unit", steps_per_unit)
+        if self.cycle_length * self.steps_per_unit > _MAX_STEP:
+            raise ValueError(
+                "Argument `cycle_length` times `steps_per_unit` (the first cycle in "
+                f"steps) must be at most {v.STEP_LIMIT}. Received: "
+                f"cycle_length={cycle_length!r}, steps_per_unit={steps_per_unit!r}"
+            )
         if self.mult_factor != 1.0:
             units = restart_boundaries(
                 self.cycle_length, self.mult_factor, _MAX_STEP // self.steps_per_unit
@@ -866,7 +1000,7 @@ class Join(Schedule):
     """
 
     def __init__(self, schedules: Sequence[Schedule], boundaries: Sequence[int]):
-        schedules = list(schedules)
+        schedules = v.as_list("schedules", schedules, "a non-empty list of keras_lr schedules")
         if not schedules:
             raise ValueError("Argument `schedules` must not be empty. Received: schedules=[]")
         if not all(isinstance(s, Schedule) for s in schedules):
@@ -874,7 +1008,7 @@ class Join(Schedule):
                 "Argument `schedules` must be a non-empty list of keras_lr "
                 f"schedules. Received: schedules={schedules!r}"
             )
-        boundaries = list(boundaries)
+        boundaries = v.as_list("boundaries", boundaries, "a list of integers")
         if len(boundaries) != len(schedules) - 1:
             raise ValueError(
                 "Argument `boundaries` must have one entry fewer than `schedules`. "

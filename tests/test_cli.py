@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import keras
@@ -50,6 +51,21 @@ def assert_user_error(code, out, err, expected):
     assert lines[0].startswith("keras-lr: error: "), err
     assert expected in lines[0], err
     assert "Traceback" not in err
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Fails the test if the command trains (a range test or any `fit`)."""
+    calls = []
+
+    def refuse(*args, **kwargs):
+        calls.append(args)
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(keras_lr, "find_lr", refuse)
+    monkeypatch.setattr(keras.Model, "fit", refuse)
+    yield calls
+    assert calls == [], "the command trained before refusing its input"
 
 
 def parse_csv(text: str) -> np.ndarray:
@@ -236,10 +252,70 @@ def test_schedule_writes_csv_and_plot(capsys, tmp_path):
         (["find", "m.keras"], "the following arguments are required: DATA.npz"),
         (["find", "m.keras", "d.npz", "--min-lr", "-1"], "argument --min-lr"),
         (["find", "m.keras", "d.npz", "--min-lr", 1, "--max-lr", 0.5], "--min-lr must be smaller"),
+        # Absurd counts are refused by name, not left to a MemoryError.
+        (
+            ["schedule", "cyclic", "--steps", 99999999999],
+            "argument --steps: must be at most 10000000 (the most steps keras-lr previews or "
+            "tests), got '99999999999'",
+        ),
+        (
+            ["schedule", "step", "--steps", 5, "--steps-per-epoch", 10**23, "-p", "initial_lr=1"],
+            "argument --steps-per-epoch: must be at most 10000000",
+        ),
+        (
+            ["schedule", "cyclic", "--steps", 5, "-p", "step_size=1e30"],
+            "Argument `step_size` must be at most 2147483647 in size (the int32 step counter). "
+            "Received: step_size='1e30'",
+        ),
+        (
+            ["schedule", "step", "--steps", 5, "-p", "initial_lr=1", "-p", "milestones=2,-1e30"],
+            "Argument `milestones` must be at most 2147483647 in size",
+        ),
+        (["schedule", "cyclic", "--steps", "nan"], "argument --steps: must be a positive integer"),
+        (["schedule", "cyclic", "--steps", -3], "argument --steps: must be a positive integer"),
+        (
+            ["find", "m.keras", "d.npz", "--num-steps", 99999999999],
+            "argument --num-steps: must be at most 10000000",
+        ),
+        (
+            ["find", "m.keras", "d.npz", "--num-steps", 0],
+            "argument --num-steps: must be a positive",
+        ),
+        (
+            ["find", "m.keras", "d.npz", "--max-lr", "1e300"],
+            "argument --max-lr: must be from 1.2e-38 to 3.4e+38 (the float32 range of the "
+            "optimizer's rate), got '1e300'",
+        ),
+        (["find", "m.keras", "d.npz", "--min-lr", "1e-300"], "argument --min-lr: must be from"),
+        (["find", "m.keras", "d.npz", "--max-lr", "inf"], "argument --max-lr: must be a positive"),
+        (["find", "m.keras", "d.npz", "--min-lr", "nan"], "argument --min-lr: must be a positive"),
+        (["find", "m.keras", "d.npz", "--batch-size", 0], "argument --batch-size: must be a posit"),
+        (
+            ["demo", "--epochs", 99999999999],
+            "argument --epochs: must be at most 10000 (the demo would run for hours)",
+        ),
+        (
+            ["demo", "--seed", 2**32],
+            "argument --seed: must be at most 4294967295 (NumPy and scikit-learn seeds are "
+            "32-bit), got '4294967296'",
+        ),
+        (["demo", "--batch-size", 10**23], f"--batch-size {10**23} exceeds the 1347 training"),
+        (["demo", "--snapshots", 10**23], f"--snapshots {10**23} exceeds the 1204 training"),
     ],
 )
-def test_usage_errors(capsys, argv, expected):
+def test_usage_errors(capsys, no_training, argv, expected):
     assert_user_error(*run_cli(capsys, *argv), expected)
+
+
+def test_count_bounds_are_inclusive():
+    assert _cli._step_count(str(_cli.MAX_STEPS)) == _cli.MAX_STEPS == 10**7
+    assert _cli._learning_rate("3.4e38") == 3.4e38
+    assert _cli._learning_rate("1.2e-38") == 1.2e-38
+    parser = _cli.build_parser()
+    args = parser.parse_args(["demo", "--epochs", "10000", "--seed", str(2**32 - 1)])
+    assert (args.epochs, args.seed) == (10**4, 2**32 - 1)
+    assert _cli._convert("step_size", "2147483647", "int") == 2**31 - 1
+    assert _cli._convert("milestones", "-2147483647,2e9", "Sequence[int]") == [1 - 2**31, 2 * 10**9]
 
 
 def test_plot_into_a_missing_folder_is_a_usage_error(capsys, tmp_path):
@@ -322,7 +398,7 @@ def test_find_prints_suggestions_and_writes_the_plot_and_csv(capsys, files, tmp_
         ("model.keras", "missing.npz", "data file not found"),
         ("uncompiled.keras", "data.npz", "is not compiled (it has no optimizer)"),
         ("no_loss.keras", "data.npz", "is compiled without a loss"),
-        ("data.npz", "data.npz", "cannot load model"),
+        ("data.npz", "data.npz", "as a Keras model: its name must end in .keras"),
         ("model.keras", "no_x.npz", "has no array 'x' (it holds ['features', 'y'])"),
         ("model.keras", "short_y.npz", "differ in length: 128 samples against 100"),
         ("model.keras", "objects.npz", "cannot read the arrays"),
@@ -337,7 +413,9 @@ def test_find_reports_bad_input_in_one_line(capsys, files, tmp_path, model, data
     assert_user_error(*run_cli(capsys, *argv), expected)
 
 
-def test_find_writes_nothing_on_bad_input_and_refuses_a_file_as_folder(capsys, files, tmp_path):
+def test_find_writes_nothing_on_bad_input_and_refuses_a_file_as_folder(
+    capsys, files, tmp_path, no_training
+):
     argv = ["find", files / "model.keras", files / "short_y.npz", "--out", tmp_path / "new"]
     assert_user_error(*run_cli(capsys, *argv), "differ in length")
     assert not (tmp_path / "new").exists()
@@ -345,8 +423,193 @@ def test_find_writes_nothing_on_bad_input_and_refuses_a_file_as_folder(capsys, f
     (tmp_path / "taken").write_text("")
     argv = ["find", files / "model.keras", files / "data.npz", "--num-steps", 5]
     result = run_cli(capsys, *argv, "--out", tmp_path / "taken")
-    assert result[0] == 2
-    assert result[2].strip().splitlines()[-1].endswith("taken exists and is not a folder")
+    assert_user_error(*result, f"--out {tmp_path / 'taken'} exists and is not a folder")
+    assert (tmp_path / "taken").read_text() == ""
+
+
+def overwrite_member_bytes(path: Path, member: str, skip: int, new: bytes) -> bytes:
+    """Zip archive `path` with `new` written over `member`'s data, `skip` bytes in."""
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        offset = archive.getinfo(member).header_offset
+    # The local header's own name and extra-field lengths (the central
+    # directory's extra field may differ in length).
+    name_len, extra_len = (
+        int.from_bytes(data[offset + 26 : offset + 28], "little"),
+        int.from_bytes(data[offset + 28 : offset + 30], "little"),
+    )
+    start = offset + 30 + name_len + extra_len + skip
+    data[start : start + len(new)] = new
+    return bytes(data)
+
+
+@pytest.fixture(scope="module")
+def damaged(files):
+    """Damaged copies of the good model and data files, each damaged its own way."""
+    rng = np.random.default_rng(0)
+    root = files / "damaged"
+    root.mkdir()
+    data = (files / "data.npz").read_bytes()
+    (root / "truncated.npz").write_bytes(data[: len(data) // 2])
+    # Array data of the stored member x.npy (past its 128-byte .npy header).
+    bad = overwrite_member_bytes(files / "data.npz", "x.npy", 128, b"\xff" * 64)
+    (root / "bad_crc.npz").write_bytes(bad)
+    # A deflate stream whose first block has the reserved type 3.
+    np.savez_compressed(root / "compressed.npz", x=np.zeros((8, 4)), y=np.zeros(8))
+    bad = overwrite_member_bytes(root / "compressed.npz", "x.npy", 0, b"\xff")
+    (root / "bad_deflate.npz").write_bytes(bad)
+    with zipfile.ZipFile(root / "not_npy.npz", "w") as archive:
+        archive.writestr("x.npy", "plain text, not an array")
+        archive.writestr("y.npy", "plain text, not an array")
+    header = io.BytesIO()  # a header that claims 8 TB of data
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f8", "fortran_order": False, "shape": (10**12,)}
+    )
+    with zipfile.ZipFile(root / "huge_header.npz", "w") as archive:
+        archive.writestr("x.npy", header.getvalue() + bytes(64))
+        archive.writestr("y.npy", header.getvalue() + bytes(64))
+    (root / "folder.npz").mkdir()
+
+    model = (files / "model.keras").read_bytes()
+    (root / "random.keras").write_bytes(rng.bytes(2000))
+    (root / "text.keras").write_text("model = keras.Sequential(...)\n")
+    (root / "truncated.keras").write_bytes(model[: len(model) // 2])
+    with zipfile.ZipFile(root / "no_model.keras", "w") as archive:
+        archive.writestr("notes.txt", "not a model")
+    shutil.copy(files / "data.npz", root / "arrays.keras")  # .npz files are zip archives
+    with zipfile.ZipFile(files / "model.keras") as source:
+        members = {name: source.read(name) for name in source.namelist()}
+    for name, change in [
+        ("bad_config.keras", {"config.json": b"{not json"}),
+        ("bad_weights.keras", {"model.weights.h5": rng.bytes(len(members["model.weights.h5"]))}),
+    ]:
+        with zipfile.ZipFile(root / name, "w") as archive:
+            for member, content in {**members, **change}.items():
+                archive.writestr(member, content)
+    (root / "random.h5").write_bytes(rng.bytes(2000))
+    (root / "folder.keras").mkdir()
+    return root
+
+
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        ("truncated.npz", "as .npz arrays (File is not a zip file)"),
+        ("bad_crc.npz", ": Bad CRC-32 for file 'x.npy'"),
+        ("bad_deflate.npz", ": Error -3 while decompressing data: invalid block type"),
+        ("not_npy.npz", ": `x` is not a .npy array"),
+        # "Unable to allocate 7.28 TiB", or the end of the data where the
+        # system lends that much memory.
+        ("huge_header.npz", "cannot read the arrays of"),
+        ("folder.npz", "is a folder, not an .npz file"),
+    ],
+)
+def test_find_reports_a_damaged_data_file_before_training(
+    capsys, files, damaged, tmp_path, no_training, data, expected
+):
+    out = tmp_path / "out"
+    argv = ["find", files / "model.keras", damaged / data, "--num-steps", 5, "--out", out]
+    code, stdout, err = run_cli(capsys, *argv)
+    assert_user_error(code, stdout, err, expected)
+    assert str(damaged / data) in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "model, expected",
+    [
+        ("random.keras", "it is not a zip archive, as model.save writes"),
+        ("text.keras", "it is not a zip archive, as model.save writes"),
+        ("truncated.keras", "it is not a zip archive, as model.save writes"),
+        ("no_model.keras", "the zip archive holds no config.json, as model.save writes"),
+        ("arrays.keras", "the zip archive holds no config.json"),
+        ("bad_config.keras", "Expecting property name enclosed in double quotes"),
+        ("bad_weights.keras", "file signature not found"),
+        ("random.h5", "file signature not found"),
+    ],
+)
+def test_find_reports_a_file_that_is_not_a_model_before_training(
+    capsys, files, damaged, tmp_path, no_training, model, expected
+):
+    out = tmp_path / "out"
+    argv = ["find", damaged / model, files / "data.npz", "--num-steps", 5, "--out", out]
+    code, stdout, err = run_cli(capsys, *argv)
+    assert_user_error(code, stdout, err, f"cannot read {damaged / model} as a Keras model: ")
+    assert expected in err
+    assert "file not found" not in err.lower()  # the file is there, whatever Keras says
+    assert not out.exists()
+
+
+def test_find_reports_a_folder_given_as_the_model(capsys, files, damaged, tmp_path, no_training):
+    argv = ["find", damaged / "folder.keras", files / "data.npz", "--out", tmp_path / "out"]
+    result = run_cli(capsys, *argv)
+    assert_user_error(*result, f"model file {damaged / 'folder.keras'} is a folder, not a file")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "out, expected",
+    [
+        ("file", "--out {root}/file exists and is not a folder"),
+        ("file/sub", "cannot create --out {root}/file/sub: {root}/file is a file, not a folder"),
+        ("file/a/b", "cannot create --out {root}/file/a/b: {root}/file is a file, not a folder"),
+        ("taken", "cannot write {root}/taken/lr_finder.csv in --out {root}/taken: it is a folder"),
+    ],
+)
+def test_find_refuses_an_out_it_cannot_write_before_training(
+    capsys, files, tmp_path, no_training, out, expected
+):
+    (tmp_path / "file").write_text("keep me")
+    (tmp_path / "taken" / "lr_finder.csv").mkdir(parents=True)
+    before = sorted(tmp_path.rglob("*"))
+    argv = ["find", files / "model.keras", files / "data.npz", "--num-steps", 5]
+    result = run_cli(capsys, *argv, "--out", tmp_path / out)
+    assert_user_error(*result, expected.format(root=tmp_path))
+    assert sorted(tmp_path.rglob("*")) == before
+    assert (tmp_path / "file").read_text() == "keep me"
+
+
+@pytest.mark.parametrize(
+    "out, expected",
+    [
+        ("file", "--out {root}/file exists and is not a folder"),
+        ("file/report", "cannot create --out {root}/file/report: {root}/file is a file"),
+    ],
+)
+def test_demo_refuses_an_out_it_cannot_create_before_training(
+    capsys, tmp_path, no_training, out, expected
+):
+    (tmp_path / "file").write_text("keep me")
+    result = run_cli(capsys, "demo", "--epochs", 1, "--out", tmp_path / out)
+    assert_user_error(*result, expected.format(root=tmp_path))
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]
+    assert (tmp_path / "file").read_text() == "keep me"
+
+
+def test_output_folder_reports_a_failed_mkdir_as_bad_input(tmp_path, monkeypatch):
+    def fail(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "mkdir", fail)
+    with pytest.raises(_cli.CLIError, match="cannot create --out .*: Permission denied") as info:
+        _cli.output_folder(tmp_path / "new")
+    assert info.value.code == 2
+
+
+@pytest.mark.parametrize(
+    "out, expected",
+    [
+        ("folder.csv", "cannot write {root}/folder.csv: it is a folder; give --out a file name"),
+        ("file/rates.csv", "cannot write {root}/file/rates.csv: {root}/file is a file, not a"),
+    ],
+)
+def test_schedule_refuses_an_out_it_cannot_write(capsys, tmp_path, out, expected):
+    (tmp_path / "file").write_text("keep me")
+    (tmp_path / "folder.csv").mkdir()
+    result = run_cli(capsys, "schedule", "cyclic", "--steps", 5, "--out", tmp_path / out)
+    assert_user_error(*result, expected.format(root=tmp_path))
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["file", "folder.csv"]
+    assert (tmp_path / "file").read_text() == "keep me"
 
 
 def test_find_refuses_a_batch_larger_than_the_data(capsys, files, tmp_path):

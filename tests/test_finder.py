@@ -3,10 +3,12 @@ suggestions, plots, data kinds, bad input.  Runs on the current backend."""
 
 from __future__ import annotations
 
+import inspect
 import os
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import keras
 import numpy as np
@@ -440,12 +442,17 @@ def test_valley_is_fastai_longest_decreasing_run():
 def test_every_method_and_default_on_a_real_run():
     model = stateful_model()
     x, y = regression_data()
-    finder = keras_lr.find_lr(model, x, y, batch_size=16, num_steps=60, verbose=0)
-    found = finder.suggestions()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        finder = keras_lr.find_lr(model, x, y, batch_size=16, num_steps=60, verbose=0)
+        found = finder.suggestions()
+    # A fresh model's loss falls: the test is reliable and says nothing.
+    assert finder.reliable and finder.unreliable_reason is None
+    assert not [w for w in caught if "LRFinder" in str(w.message)]
     assert set(found) == {"valley", "steepest", "minimum"}
     for method, rate in found.items():
         assert finder.suggestion(method) == rate
-        assert 1e-7 / 10 <= rate <= 10.0
+        assert 1e-7 <= rate <= 10.0
     assert finder.suggestion() == found["valley"]
     with pytest.raises(ValueError, match="`method`"):
         finder.suggestion("best")
@@ -503,7 +510,11 @@ def test_plot_marks_suggestions_and_returns_axes(tmp_path):
     np.testing.assert_allclose(smoothed.get_xdata(), window["lr"])
     np.testing.assert_allclose(smoothed.get_ydata(), window["smoothed_loss"])
     marked = {line.get_label().split(":")[0] for line in ax.get_lines() if ":" in line.get_label()}
-    assert marked == {"valley", "steepest", "minimum"}
+    # "minimum" is labelled as the rate it gives: a tenth of the minimum's.
+    assert marked == {"valley", "steepest", "minimum/10"}
+    minimum = [line for line in ax.get_lines() if line.get_label().startswith("minimum/10")][0]
+    assert minimum.get_xdata()[0] == pytest.approx(finder.suggestion("minimum"))
+    assert not any("unreliable" in line.get_label() for line in ax.get_lines())
     ax.figure.savefig(tmp_path / "finder.png")
     assert (tmp_path / "finder.png").stat().st_size > 1000
     change = finder.plot_loss_change()
@@ -529,12 +540,12 @@ def test_validation_mode_records_val_loss_every_k_steps():
 def test_progress_bar_and_summary_line(capsys):
     model = stateful_model()
     x, y = regression_data()
-    finder = keras_lr.find_lr(model, x, y, batch_size=16, num_steps=20, verbose=1)
+    finder = keras_lr.find_lr(model, x, y, batch_size=16, num_steps=60, verbose=1)
     out = capsys.readouterr().out
     summary = [line for line in out.splitlines() if line.startswith("LRFinder:")]
     assert len(summary) == 1
-    assert f"{finder.suggestion():.3g}" in summary[0] and "valley" in summary[0]
-    assert "20/20" in out or "step" in out
+    assert f"suggested learning rate {finder.suggestion():.3g} (valley)" in summary[0]
+    assert "60/60" in out or "step" in out
     keras_lr.find_lr(model, x, y, batch_size=16, num_steps=20, verbose=0)
     assert capsys.readouterr().out == ""
 
@@ -612,7 +623,7 @@ def test_each_data_kind_is_cycled_to_num_steps(kind):
         ({"min_lr": 0.0}, ValueError, r"`min_lr`.*min_lr=0.0"),
         ({"max_lr": -1.0}, ValueError, r"`max_lr`.*max_lr=-1.0"),
         ({"num_steps": 1}, ValueError, r"`num_steps`.*num_steps=1"),
-        ({"num_steps": 10.0}, TypeError, r"`num_steps`"),
+        ({"num_steps": 10.5}, TypeError, r"`num_steps`"),
         ({"mode": "log"}, ValueError, r"`mode`.*'log'"),
         ({"smoothing": 1.0}, ValueError, r"`smoothing`.*smoothing=1.0"),
         ({"smoothing": -0.1}, ValueError, r"`smoothing`.*smoothing=-0.1"),
@@ -684,12 +695,13 @@ if BACKEND == "tensorflow":
 
 
 def test_optimizer_driven_by_a_schedule_gets_the_ladder_and_its_schedule_back():
-    # After a CyclicLR fit the optimizer reads a keras_lr schedule, not a float:
-    # the range test swaps it for the ladder and puts the same object back.
-    probe = RateProbe(20)
-    probe.fit([keras_lr.CyclicLR(0.1, 0.3, step_size=2)], epochs=1, steps_per_epoch=8)
+    # An optimizer built with a schedule reads it, not a float: the range
+    # test swaps it for the ladder and puts the same object back.
+    schedule = keras_lr.schedules.Cyclic(0.1, 0.3, step_size=2)
+    probe = RateProbe(20, optimizer=keras.optimizers.SGD(schedule))
+    probe.fit([], epochs=1, steps_per_epoch=8)
     source = probe.model.optimizer._learning_rate
-    assert isinstance(source, keras_lr.schedules.Scaled)
+    assert source is schedule
     finder = keras_lr.LRFinder(
         1e-2, 1.0, num_steps=12, restore=False, stop_on_divergence=False, verbose=0
     )
@@ -742,3 +754,326 @@ def test_a_rate_the_step_did_not_take_is_detected_and_recorded(monkeypatch):
     np.testing.assert_allclose(probe.rates(), expected, rtol=2e-6)
     np.testing.assert_allclose(finder.history["lr"], probe.rates(), rtol=2e-6)
     assert calls[0] is True and not any(calls[1:])
+
+
+# -- gradient accumulation: one ladder step per optimizer update ------------------------
+
+
+def accumulating(optimizer_cls, rate, accumulation, **kwargs):
+    steps = accumulation if accumulation > 1 else None
+    return optimizer_cls(rate, gradient_accumulation_steps=steps, **kwargs)
+
+
+@keras.saving.register_keras_serializable(package="keras_lr_tests")
+def plus_target(y_true, y_pred):
+    """The prediction plus the target: the gradient is 1, the loss shifts by y."""
+    return ops.mean(y_pred + y_true, axis=-1)
+
+
+class BatchCounter(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.batches = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
+
+
+@pytest.mark.parametrize("source", ["float", "schedule"])
+@pytest.mark.parametrize("accumulation", [1, 2, 4])
+def test_gradient_accumulation_applies_each_rate_for_one_update(accumulation, source):
+    # Plain SGD under N-step accumulation applies lr * (mean of the N one-hot
+    # gradients): every batch of update k moves its own probe weight by
+    # -lr_k / N, so N times the weight is the rate update k applied.
+    num_steps = 6
+    rate = 0.5 if source == "float" else keras_lr.schedules.Constant(0.5)
+    optimizer = accumulating(keras.optimizers.SGD, rate, accumulation)
+    probe = RateProbe(num_steps * accumulation, optimizer=optimizer)
+    finder = keras_lr.LRFinder(
+        1e-3, 0.5, num_steps=num_steps, restore=False, stop_on_divergence=False, verbose=0
+    )
+    # 5 batches an epoch: updates straddle the epoch ends.
+    probe.fit([finder], epochs=10, steps_per_epoch=5)
+    history = finder.history
+    assert len(history) == num_steps
+    assert int(ops.convert_to_numpy(optimizer.iterations)) == num_steps  # updates
+    applied = probe.rates().reshape(num_steps, accumulation) * accumulation
+    expected = np.repeat(history["lr"].to_numpy()[:, None], accumulation, axis=1)
+    np.testing.assert_allclose(applied, expected, rtol=2e-6)
+    np.testing.assert_allclose(history["lr"], ladder(1e-3, 0.5, num_steps, "exponential"))
+
+
+@pytest.mark.parametrize("accumulation", [2, 4])
+def test_gradient_accumulation_step_loss_is_the_mean_of_its_batches(accumulation):
+    # Batch j has loss w + j (its target is j): the loss of update k is
+    # w_k + the mean of its N batch indices, w_k = -(sum of the earlier rates).
+    num_steps = 5
+    model = weight_model(
+        loss=plus_target, optimizer=accumulating(keras.optimizers.SGD, 0.1, accumulation)
+    )
+
+    def batches():
+        j = 0
+        while True:
+            yield np.zeros((1, 3), "float32"), np.full((1, 1), j, "float32")
+            j += 1
+
+    finder = keras_lr.LRFinder(
+        1e-3, 1.0, num_steps=num_steps, restore=False, stop_on_divergence=False, verbose=0
+    )
+    model.fit(batches(), steps_per_epoch=3, epochs=20, callbacks=[finder], verbose=0)
+    rates32 = ladder(1e-3, 1.0, num_steps, "exponential").astype(np.float32)
+    weight = -np.concatenate([[0.0], np.cumsum(rates32[:-1], dtype=np.float64)])
+    batch_mean = np.arange(num_steps) * accumulation + (accumulation - 1) / 2
+    np.testing.assert_allclose(finder.history["loss"], weight + batch_mean, rtol=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("accumulation", [1, 2, 4])
+def test_find_lr_runs_num_steps_updates_under_accumulation(accumulation):
+    # Ten one-hot rows, batch_size=1, shuffled: whatever the order, each update
+    # moves the probe weights by -lr_k in total, so minus their sum is the sum
+    # of the applied rates; find_lr must run num_steps * N batches for it.
+    num_steps = 6
+    optimizer = accumulating(keras.optimizers.SGD, 0.5, accumulation)
+    probe = RateProbe(10, optimizer=optimizer)
+    x, y = np.eye(10, dtype="float32"), np.zeros((10, 1), "float32")
+    finder = keras_lr.find_lr(
+        probe.model,
+        x,
+        y,
+        batch_size=1,
+        min_lr=1e-3,
+        max_lr=0.5,
+        num_steps=num_steps,
+        restore=False,
+        stop_on_divergence=False,
+        verbose=0,
+    )
+    assert len(finder.history) == num_steps
+    assert int(ops.convert_to_numpy(optimizer.iterations)) == num_steps
+    np.testing.assert_allclose(finder.history["lr"], ladder(1e-3, 0.5, num_steps, "exponential"))
+    np.testing.assert_allclose(probe.rates().sum(), finder.history["lr"].sum(), rtol=1e-5)
+
+
+def test_gradient_accumulation_divergence_per_step_mid_update_start_and_restore():
+    # A fit that ended one batch into an update: the test's first step
+    # completes it (one batch), each later step is two; divergence is judged
+    # per step, and the restore puts the gradient accumulators back too.
+    model = stateful_model()
+    model.compile(optimizer=accumulating(keras.optimizers.Adam, 1e-3, 2), loss="mse")
+    x, y = regression_data()
+    model.fit(x[:224], y[:224], batch_size=32, epochs=1, verbose=0)  # 7 batches
+    before = state_of(model)
+    assert np.any([np.any(v) for v in model.optimizer._accumulated_gradients])
+    counter = BatchCounter()
+    with pytest.warns(UserWarning, match="1 of 2 batches into an accumulated update"):
+        with keras_lr.LRFinder(1e-4, 1e3, num_steps=60, verbose=0) as finder:
+            model.fit(x, y, batch_size=16, epochs=20, callbacks=[finder, counter], verbose=0)
+    history = finder.history
+    assert finder.diverged_at is not None and len(history) == finder.diverged_at + 1 < 60
+    assert counter.batches == 2 * len(history) - 1
+    assert_same_state(before, state_of(model))
+
+
+# -- one callback drives the rate ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("finder_first", [True, False])
+def test_finder_with_another_scheduling_callback_is_refused_before_training(finder_first):
+    probe = RateProbe(8)
+    finder = keras_lr.LRFinder(num_steps=4, verbose=0)
+    cyclic = keras_lr.CyclicLR(0.1, 0.3, step_size=2)
+    callbacks = [finder, cyclic] if finder_first else [cyclic, finder]
+    with pytest.raises(ValueError, match="(LRFinder and CyclicLR|CyclicLR and LRFinder) both set"):
+        with finder:
+            probe.fit(callbacks, epochs=1, steps_per_epoch=4)
+    assert int(ops.convert_to_numpy(probe.model.optimizer.iterations)) == 0
+    assert not np.any(probe.rates())  # not a step was trained
+
+
+def test_finder_gives_the_optimizer_back_at_the_end():
+    probe = RateProbe(8)
+    finder = keras_lr.LRFinder(1e-3, 0.5, num_steps=4, stop_on_divergence=False, verbose=0)
+    optimizer = probe.model.optimizer
+    claims = []
+
+    class SeesTheClaim(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            claims.append(optimizer.__dict__.get("__keras_lr_driver"))
+
+    probe.fit([finder, SeesTheClaim()], epochs=1, steps_per_epoch=4)
+    assert claims and all(held is not None and held[0] is finder for held in claims)
+    assert optimizer.__dict__.get("__keras_lr_driver") is None
+    # The next fit may be driven by a scheduling callback.
+    probe.fit([keras_lr.CyclicLR(0.1, 0.3, step_size=2)], epochs=1, steps_per_epoch=4)
+
+
+# -- an interrupted restore -----------------------------------------------------------------
+
+
+def test_restore_interrupted_by_a_second_ctrl_c_can_be_finished(monkeypatch):
+    # Ctrl-C at step 7 starts the restore (`with` exits); a second Ctrl-C lands
+    # in it, at the second weight.  The saved copy must survive, so that
+    # `restore_model()` afterwards puts everything back bit for bit.
+    model = stateful_model()
+    x, y = regression_data()
+    model.fit(x, y, epochs=1, verbose=0)
+    before = state_of(model)
+    target = model.trainable_variables[1]
+    cls = type(target)
+    assign = cls.assign
+    interrupts = {"armed": False, "fired": 0}
+
+    def interrupted_assign(self, value):
+        if self is target and interrupts["armed"] and not interrupts["fired"]:
+            interrupts["fired"] += 1
+            raise KeyboardInterrupt("second Ctrl-C")
+        return assign(self, value)
+
+    monkeypatch.setattr(cls, "assign", interrupted_assign)
+
+    finder = keras_lr.LRFinder(num_steps=30, verbose=0)
+    rng = {}
+
+    class CtrlC(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 7:
+                # NumPy's stream as the test found it, and a draw from it.
+                rng["start"] = finder._snapshot.rng_states["numpy"][1].copy()
+                np.random.random()
+                interrupts["armed"] = True
+                raise KeyboardInterrupt("first Ctrl-C")
+
+    with pytest.raises(KeyboardInterrupt, match="second"):
+        with finder:
+            model.fit(x, y, batch_size=16, epochs=2, callbacks=[finder, CtrlC()], verbose=0)
+    assert interrupts["fired"] == 1
+    finder.restore_model()
+    assert_same_state(before, state_of(model))
+    np.testing.assert_array_equal(np.random.get_state()[1], rng["start"])
+    finder.restore_model()  # done: a no-op
+    assert_same_state(before, state_of(model))
+
+
+# -- a test whose loss never falls ----------------------------------------------------------
+
+
+def trained_least_squares(seed=0):
+    """A linear model already at its least-squares solution, and its data."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(512, 10)).astype("float32")
+    y = (x @ rng.normal(size=(10, 1)) + 0.3 * rng.normal(size=(512, 1))).astype("float32")
+    model = keras.Sequential([keras.Input((10,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    w, *_ = np.linalg.lstsq(np.c_[x, np.ones(512)], y, rcond=None)
+    model.set_weights([w[:10].astype("float32"), w[10].astype("float32")])
+    return model, x, y
+
+
+def test_falls_reads_a_descent_through_noise():
+    # Over many noisy curves: a flat one rarely counts as falling, one that
+    # halves over its second half nearly always does.
+    rng = np.random.default_rng(0)
+    halving = np.r_[np.ones(50), np.linspace(1.0, 0.5, 50)]
+    curves = [1.0 + 0.1 * rng.standard_normal(100) for _ in range(200)]
+    assert np.mean([_suggest.falls(c, 10) for c in curves]) < 0.1
+    assert np.mean([_suggest.falls(c * halving, 10) for c in curves]) > 0.95
+    # A tenth is the least drop that counts, however quiet the curve.
+    assert not _suggest.falls(np.r_[np.ones(10), np.full(10, 0.91)], 10)
+    assert _suggest.falls(np.r_[np.ones(10), np.full(10, 0.89)], 10)
+    # Losses that go negative are compared as they are.
+    assert _suggest.falls(-np.linspace(0.0, 1.0, 30), 3)
+    assert not _suggest.falls(np.zeros(30), 3)
+    # Too short to tell, or a start that is not finite.
+    assert not _suggest.falls(np.ones(3), 3)
+    assert not _suggest.falls(np.r_[np.nan, np.ones(20), np.full(10, 0.1)], 3)
+    # A non-finite loss spoils only the runs that hold it.
+    assert _suggest.falls(np.r_[np.ones(10), np.inf, np.full(10, 0.5)], 3)
+
+
+def test_already_trained_model_is_marked_unreliable(capsys):
+    # The loss is at its floor: it can only stay there, then diverge.
+    model, x, y = trained_least_squares()
+    with pytest.warns(UserWarning, match="never fell.*already trained.*lower `min_lr`"):
+        finder = keras_lr.find_lr(
+            model, x, y, batch_size=32, min_lr=1e-6, max_lr=10.0, num_steps=60, verbose=1
+        )
+    assert finder.diverged_at is not None
+    assert finder.reliable is False and "never fell" in finder.unreliable_reason
+    summary = [
+        line for line in capsys.readouterr().out.splitlines() if line.startswith("LRFinder:")
+    ]
+    assert len(summary) == 1 and "no reliable suggestion" in summary[0]
+    assert "suggested learning rate" not in summary[0]
+    with pytest.warns(UserWarning, match="valley suggestion .* is unreliable"):
+        rate = finder.suggestion()
+    assert 1e-6 <= rate <= 10.0
+    with pytest.warns(UserWarning, match="unreliable"):
+        found = finder.suggestions()
+    assert all(1e-6 <= r <= 10.0 for r in found.values() if np.isfinite(r))
+
+
+def test_divergence_in_the_first_steps_is_unreliable_and_minimum_stays_in_the_ladder():
+    # A ladder that starts above the divergence rate stops at once; its
+    # lowest loss is at min_lr, and "minimum/10" would be min_lr / 10.
+    model = stateful_model()
+    x, y = regression_data()
+    with pytest.warns(UserWarning, match="within the first tenth.*lower `min_lr`"):
+        finder = keras_lr.find_lr(
+            model, x, y, batch_size=16, min_lr=30.0, max_lr=1e5, num_steps=50, verbose=0
+        )
+    assert finder.diverged_at is not None and finder.diverged_at < 5
+    assert not finder.reliable
+    with pytest.warns(UserWarning, match="minimum/10 suggestion"):
+        assert finder.suggestion("minimum") == 30.0  # clipped to min_lr
+    with pytest.warns(UserWarning, match="unreliable"):
+        found = finder.suggestions()
+    assert all(30.0 <= r <= 1e5 for r in found.values() if np.isfinite(r))
+
+
+def test_plot_says_the_suggestions_are_unreliable():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    model, x, y = trained_least_squares()
+    with pytest.warns(UserWarning):
+        finder = keras_lr.find_lr(
+            model, x, y, batch_size=32, min_lr=1e-6, max_lr=10.0, num_steps=60, verbose=0
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the plot says it in the legend instead
+        ax = finder.plot()
+    marks = [line.get_label() for line in ax.get_lines() if ":" in line.get_label()]
+    assert marks and all(label.endswith("(unreliable)") for label in marks)
+    assert any(label.startswith("minimum/10: ") for label in marks)
+
+
+# -- configuration --------------------------------------------------------------------------
+
+
+def test_config_round_trips_through_from_config():
+    x, y = regression_data(n=32)
+    finder = keras_lr.LRFinder(
+        1e-5,
+        3.0,
+        num_steps=50,
+        mode="linear",
+        smoothing=0.9,
+        divergence_threshold=3.0,
+        stop_on_divergence=False,
+        restore=False,
+        verbose=0,
+        validation_data=(x, y),
+        validation_every=5,
+    )
+    config = finder.get_config()
+    arguments = set(inspect.signature(keras_lr.LRFinder).parameters)
+    # Data has no place in a config: every other argument is there.
+    assert set(config) == arguments - {"validation_data"}
+    back = keras_lr.LRFinder.from_config(config)
+    assert type(back) is keras_lr.LRFinder and back is not finder
+    assert back.get_config() == config
+    assert back.validation_data is None
+    np.testing.assert_array_equal(back.rates, finder.rates)
+    default = keras_lr.LRFinder()
+    assert keras_lr.LRFinder.from_config(default.get_config()).get_config() == default.get_config()

@@ -59,6 +59,12 @@ SCHEDULES = {
     "Cyclic-exp_range": lambda: S.Cyclic(0.1, 1.0, 4, mode="exp_range", gamma=0.97),
     "Cyclic-asymmetric": lambda: S.Cyclic(0.1, 1.0, 2, step_size_down=5),
     "Cyclic-scale_fn": lambda: S.Cyclic(0.1, 1.0, 3, scale_fn=inverse_cycle),
+    "Cyclic-scale-Table": lambda: S.Cyclic(
+        0.1, 1.0, 3, scale_fn=S.Table([1.0, 0.5, 0.8, 0.25], offset=1)
+    ),
+    "Cyclic-scale-Exponential-iterations": lambda: S.Cyclic(
+        0.1, 1.0, 2, step_size_down=3, scale_fn=S.Exponential(1.0, 0.9), scale_mode="iterations"
+    ),
     "CosineRestarts": lambda: S.CosineRestarts(0.01, 1.0, 6, mult_factor=1.0),
     "CosineRestarts-mult2": lambda: S.CosineRestarts(0.0, 1.0, 3, 2.0, lr_decay=0.8),
     "CosineRestarts-mult1.5-spu": lambda: S.CosineRestarts(0.05, 1.0, 2, 1.5, steps_per_unit=3),
@@ -128,6 +134,41 @@ def test_cyclic_scale_fn_per_cycle_ignores_mode():
 def test_cyclic_scale_fn_per_iteration():
     sched = S.Cyclic(0.0, 4.0, 2, scale_fn=lambda i: 1.0 / (1.0 + i), scale_mode="iterations")
     assert_exact(sched.numpy(7), [0, 1, 4 / 3, 0.5, 0, 2 / 6, 4 / 7])
+
+
+def test_cyclic_scale_fn_may_be_a_schedule_of_the_integer_cycle_or_step():
+    # Evaluated in float64 by `numpy()` (0.1 and 0.9 are not float32 numbers).
+    by_cycle = S.Cyclic(0.0, 4.0, 2, scale_fn=S.Table([1.0, 0.1, 0.3], offset=1))
+    assert_exact(by_cycle.numpy(13), [0, 2, 4, 2, 0, 0.2, 0.4, 0.2, 0, 0.6, 1.2, 0.6, 0])
+    assert by_cycle.get_config()["scale_fn"]["class_name"] == "Table"
+    assert S.Cyclic.from_config(by_cycle.get_config()) == by_cycle
+    by_step = S.Cyclic(0.0, 4.0, 2, scale_fn=S.Exponential(1.0, 0.9), scale_mode="iterations")
+    assert_exact(by_step.numpy(5), [0, 2 * 0.9, 4 * 0.9**2, 2 * 0.9**3, 0])
+
+
+def sin_scale(x):
+    """bckenstler/CLR README's scale, written with NumPy: it cannot run on tensors."""
+    return 0.5 * (1 + np.sin(x * np.pi / 2.0))
+
+
+@pytest.mark.parametrize(
+    "scale_mode, up, down", [("cycle", 2, None), ("cycle", 3, 2), ("iterations", 3, None)]
+)
+def test_cyclic_tabulated_scale_covers_the_cycles_of_the_steps(scale_mode, up, down):
+    plain = S.Cyclic(0.1, 1.0, up, scale_mode=scale_mode, step_size_down=down)
+    sched = plain._tabulated(sin_scale, 30)
+    steps = np.arange(30)
+    cycles = steps // (up + (down or up)) + 1
+    arg = cycles if scale_mode == "cycle" else steps
+    expected = 0.1 + (plain.numpy(30) - 0.1) * sin_scale(arg.astype(float))
+    assert len(np.unique(np.round(expected, 9))) >= 3
+    assert_exact(sched.numpy(30), expected)
+    # One entry per cycle (or step) the 30 steps reach; later ones keep the last.
+    table = sched.scale_fn
+    assert isinstance(table, S.Table) and len(table.values) == arg.max() + (scale_mode != "cycle")
+    assert table.offset == (1 if scale_mode == "cycle" else 0)
+    assert_float32_close(ops.convert_to_numpy(sched(ops.arange(30))), expected)
+    assert S.Cyclic.from_config(json.loads(json.dumps(sched.get_config()))) == sched
 
 
 def smith_clr(i, base_lr, max_lr, step_size, mode, gamma):
@@ -648,6 +689,37 @@ def test_keras_ops_precision_at_large_steps(name):
         [float(ops.convert_to_numpy(sched(int(k)))) for k in steps[:4]], expected[:4]
     )
     assert_float32_close([optimizer_rate(sched, int(steps[5]))], expected[5:6])
+
+
+MAX_STEP = 2**31 - 1  # the last step JAX's int32 step counter reaches
+# Every length as long as the constructors accept (one more is refused).
+AT_THE_STEP_LIMIT = {
+    "Linear": lambda: S.Linear(0.0, 1.0, MAX_STEP),
+    "Cosine": lambda: S.Cosine(1.0, 0.0, MAX_STEP),
+    "Polynomial": lambda: S.Polynomial(1.0, MAX_STEP, power=2.0),
+    "Staircase": lambda: S.Staircase(1.0, 0.5, step_size=MAX_STEP),
+    "Staircase-milestones": lambda: S.Staircase(1.0, 0.5, milestones=[2**30, MAX_STEP]),
+    "Cyclic": lambda: S.Cyclic(0.1, 1.0, 2**30 - 1, step_size_down=2**30),
+    "CosineRestarts": lambda: S.CosineRestarts(0.0, 1.0, MAX_STEP // 7, 1.0, steps_per_unit=7),
+    "CosineRestarts-mult2": lambda: S.CosineRestarts(0.0, 1.0, 2**29, 2.0, steps_per_unit=3),
+    "OneCycle": lambda: S.OneCycle(1.0, MAX_STEP),
+    "GeometricCycle": lambda: S.GeometricCycle(1.0, 0.1, MAX_STEP - 1),
+    "Table-offset": lambda: S.Table([0.1, 0.2], offset=MAX_STEP - 1),
+    "PerEpoch": lambda: S.PerEpoch(S.Linear(0.0, 1.0, 3), MAX_STEP),
+    "Join": lambda: S.Join([S.Constant(0.1), S.Constant(0.2)], [MAX_STEP - 1]),
+    "warmup": lambda: S.warmup(S.Constant(0.2), MAX_STEP - 1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(AT_THE_STEP_LIMIT))
+def test_lengths_at_the_step_limit_run_at_the_optimizer_step(name):
+    sched = AT_THE_STEP_LIMIT[name]()
+    steps = [0, 2**30, MAX_STEP - 1]
+    expected = sched.numpy(steps)
+    assert_float32_close([optimizer_rate(sched, k) for k in steps], expected)
+    fn = compiled(lambda step: sched(step))
+    got = ops.convert_to_numpy(fn(ops.convert_to_tensor(np.array(steps, dtype="int32"))))
+    assert_float32_close(got, expected)
 
 
 def test_cyclic_float64_exact_at_large_steps():
