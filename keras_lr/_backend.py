@@ -160,7 +160,7 @@ def current_step(optimizer: Any) -> int:
 # updates, so the installed object is wrapped in `_PerUpdate`, which evaluates
 # them at `_iterations // N`: update k (applied at batch kN + N - 1) trains at
 # schedule(k), and the rate changes only between updates.
-# Pinned by tests/test_accumulation.py.
+# Pinned by tests/test_trust.py (`test_with_gradient_accumulation_*`).
 
 
 def accumulation_steps(optimizer: Any) -> int:

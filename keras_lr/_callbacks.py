@@ -595,7 +595,7 @@ class SGDRScheduler(ScheduleCallback):
         # Checked now (with one step per epoch) so bad arguments fail early.
         self._check = S.CosineRestarts(min_lr, max_lr, cycle_length, mult_factor, lr_decay)
         self.min_lr, self.max_lr = self._check.min_lr, self._check.max_lr
-        self.lr_decay, self.cycle_length = self._check.lr_decay, cycle_length
+        self.lr_decay, self.cycle_length = self._check.lr_decay, self._check.cycle_length
         self.mult_factor = self._check.mult_factor
 
     def build(self, context):
@@ -874,7 +874,9 @@ class LambdaSchedule(ScheduleCallback):
     def build(self, context):
         horizon = context.horizon or context.total_steps
         if horizon is None and context.unknown_reason:
-            raise ValueError(f"LambdaSchedule tabulates every step of the fit, but {context.unknown_reason}")
+            raise ValueError(
+                f"LambdaSchedule tabulates every step of the fit, but {context.unknown_reason}"
+            )
         if horizon is None:
             raise ValueError(
                 "LambdaSchedule needs to know how many steps to cover: train with "

@@ -141,16 +141,19 @@ class LRFinder(keras.callbacks.Callback):
       the noise of one step's log loss (median |log loss_(k+1) - log loss_k| /
       0.954, before the stop), no mean of the log losses of w consecutive
       steps before the stop is below L0 - max(-log(0.9), 3 * s * sqrt(2 / w)):
-      the loss never drops a tenth below its starting level by more than the
-      batch noise explains.  Losses that are not all positive are compared
-      as they are, the drop being 0.1 * |L0| (`keras_lr._suggest.falls`).
-      With `validation_data`, some validation loss must also be a tenth below
-      the first one.
+      the loss never drops clearly below its starting level, that is by a
+      tenth and by more than three times the noise of the difference of two
+      such means.  Losses that are not all positive are compared as they
+      are, the drop being 0.1 * |L0| (`keras_lr._suggest.falls`).  With
+      `validation_data`, some validation loss must also be a tenth below the
+      first one.
 
     That is what an already-trained model gives, or a ladder that starts where
     the loss already diverges.  The test then warns at its end with what to
     change, the summary line says there is no reliable suggestion, and
-    `suggestion()` still answers but warns.
+    `suggestion()` still answers but warns.  A short or very noisy test (a
+    few dozen steps of small batches) can hide a real descent the same way:
+    raise `num_steps` or the batch size.
 
     Args:
         min_lr: first rate of the ladder, > 0.
@@ -317,6 +320,9 @@ class LRFinder(keras.callbacks.Callback):
         except BaseException:
             for opt in optimizers:
                 _backend.unclaim(opt, self)
+            # A scheduling callback listed before the finder has installed its
+            # schedule: give the float back now, not at the next fit.
+            _backend.release_stale(model)
             raise
         self._accumulation = accumulation
         self._phase = _backend.batch_step(optimizers[0]) % accumulation
@@ -485,7 +491,7 @@ class LRFinder(keras.callbacks.Callback):
             return
         best = self._suggestion(self.default_method)
         if not math.isfinite(best):
-            text = _too_short(self.default_method, self._curve()[1])
+            text = _too_short(self.default_method, self._curve()[1]).rstrip(".")
         elif not self.reliable:
             text = (
                 f"no reliable suggestion ({self.unreliable_reason}; "

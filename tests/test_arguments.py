@@ -618,27 +618,15 @@ FLOAT_KINDS = (
     OPEN_UNIT_INTERVAL,
     MULT_FACTOR,
 )
-# Kept as passed by the constructor (not by the validator): the lead's part of
-# _callbacks.py; the strict xfail turns into a failure once it is fixed.
-COUNT_STORED_AS_PASSED = {(keras_lr.SGDRScheduler, "cycle_length")}
-
-
-def arguments_of_kind(kinds, xfail=frozenset()):
+def arguments_of_kind(kinds):
     for ctor, (valid, table) in CONSTRUCTORS.items():
         for name, kind in table.items():
             if any(kind is k for k in kinds):
-                marks = (
-                    [pytest.mark.xfail(strict=True, reason="stores the float as passed")]
-                    if (ctor, name) in xfail
-                    else []
-                )
-                yield pytest.param(ctor, valid, name, id=f"{ctor.__name__}-{name}", marks=marks)
+                yield pytest.param(ctor, valid, name, id=f"{ctor.__name__}-{name}")
 
 
 @pytest.mark.parametrize("as_float", [float, np.float64, np.float32])
-@pytest.mark.parametrize(
-    "ctor, valid, name", list(arguments_of_kind(INTEGER_KINDS, COUNT_STORED_AS_PASSED))
-)
+@pytest.mark.parametrize("ctor, valid, name", list(arguments_of_kind(INTEGER_KINDS)))
 def test_an_integral_float_count_is_the_int_it_equals(ctor, valid, name, as_float):
     # bckenstler/CLR's README writes `CyclicLR(..., step_size=2000.)`.
     count = valid.get(name, 4)

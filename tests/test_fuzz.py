@@ -88,9 +88,17 @@ def choices_of(valid):
     )
 
 
+# An integral float counts as the int it equals (`step_size=2000.`), so only
+# the other floats (and nan, inf) are bad types of a count.
+non_integral_float = any_float.filter(lambda x: not x.is_integer())
+
+
 def int_kind(minimum, optional=False):
-    types = st.one_of(junk, any_float, st.booleans() if optional else none_or_bool)
-    return st.integers(max_value=minimum - 1), types
+    types = st.one_of(junk, non_integral_float, st.booleans() if optional else none_or_bool)
+    too_small = st.integers(max_value=minimum - 1)
+    # Past 2**31 - 1 the optimizer's int32 step counter cannot reach it.
+    values = st.one_of(too_small, too_small.map(float), st.integers(min_value=2**31))
+    return values, types
 
 
 def float_kind(bad_values, optional=False):
@@ -110,7 +118,7 @@ def increasing_ints():
         st.text(max_size=4),
         st.booleans(),
         st.integers(),
-        st.lists(st.floats(), min_size=1, max_size=3),
+        st.lists(non_integral_float, min_size=1, max_size=3),
     )
     return bad_values, bad_types
 

@@ -172,7 +172,7 @@ def test_unwritable_directory_is_a_clear_error_before_training(tmp_path):
     "kwargs, error, pattern",
     [
         ({"n_snapshots": 0}, ValueError, r"`n_snapshots`.*n_snapshots=0"),
-        ({"n_snapshots": 2.0}, TypeError, r"`n_snapshots`"),
+        ({"n_snapshots": 2.5}, TypeError, r"`n_snapshots`"),
         ({"n_snapshots": 2, "max_lr": 0.0}, ValueError, r"`max_lr`.*max_lr=0.0"),
         ({"n_snapshots": 2, "max_lr": -1}, ValueError, r"`max_lr`"),
         ({"n_snapshots": 2, "save_format": "h5"}, ValueError, r"`save_format`.*'h5'"),
