@@ -28,6 +28,7 @@ import subprocess
 import sys
 import textwrap
 import traceback
+import warnings
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,6 +38,7 @@ import keras
 import numpy as np
 
 import keras_lr
+from keras_lr import _suggest
 from keras_lr import schedules as S
 
 __all__ = ["main"]
@@ -481,16 +483,26 @@ def load_arrays(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def print_suggestions(finder) -> None:
     """The suggestions and cyclic bounds of a finished range test, one per line."""
-    print("suggested learning rates:")
-    for method, rate in finder.suggestions().items():
+    reliable = getattr(finder, "reliable", True)
+    with warnings.catch_warnings():
+        # An unreliable test is said once, in the output, not as warnings.
+        warnings.simplefilter("ignore", UserWarning)
+        suggestions = finder.suggestions()
+        try:
+            base, high = finder.cyclic_bounds()
+            bounds = f"base_lr={base:.3g} max_lr={high:.3g}"
+        except ValueError as err:
+            bounds = f"n/a ({err})"
+    if reliable:
+        print("suggested learning rates:")
+    else:
+        print(f"no reliable suggestion: {finder.unreliable_reason}")
+        print("what the rules would give (do not train with these):")
+    for method, rate in suggestions.items():
         text = f"{rate:.3g}" if math.isfinite(rate) else "n/a (curve too short)"
-        mark = "  (default)" if method == finder.default_method else ""
-        print(f"  {method:<9} {text}{mark}")
-    try:
-        base, high = finder.cyclic_bounds()
-        print(f"cyclic bounds: base_lr={base:.3g} max_lr={high:.3g}")
-    except ValueError as err:
-        print(f"cyclic bounds: n/a ({err})")
+        mark = "  (default)" if method == finder.default_method and reliable else ""
+        print(f"  {_suggest.LABELS.get(method, method):<10} {text}{mark}")
+    print(f"cyclic bounds: {bounds}")
 
 
 def cmd_find(args) -> int:

@@ -137,13 +137,13 @@ class LRFinder(keras.callbacks.Callback):
     when
 
     - it stopped (diverged, or the loss was not finite) or ended before step w;
-    - or the loss never falls: with L0 the mean log loss of steps 0..w-1 and s
-      the noise of one step's log loss (median |log loss_(k+1) - log loss_k| /
-      0.954, before the stop), no mean of the log losses of w consecutive
-      steps before the stop is below L0 - max(-log(0.9), 3 * s * sqrt(2 / w)):
-      the loss never drops clearly below its starting level, that is by a
-      tenth and by more than three times the noise of the difference of two
-      such means.  Losses that are not all positive are compared as they
+    - or the loss never falls: with W = max(3, num_steps // 5), L0 the mean
+      log loss of steps 0..W-1 and s the noise of one step's log loss
+      (median |log loss_(k+1) - log loss_k| / 0.954, before the stop), no mean
+      of the log losses of W consecutive steps before the stop is below
+      L0 - max(-log(0.9), 2 * s * sqrt(2 / W)): the loss never drops clearly
+      below its starting level, that is by a tenth and by more than twice the
+      noise of the difference of two such means.  Losses that are not all positive are compared as they
       are, the drop being 0.1 * |L0| (`keras_lr._suggest.falls`).  With
       `validation_data`, some validation loss must also be a tenth below the
       first one.
@@ -564,7 +564,12 @@ class LRFinder(keras.callbacks.Callback):
                 f"the test ran only {n} of {self.num_steps} steps: give `fit` more "
                 "batches (`find_lr` cycles over the data)"
             )
-        if not _suggest.falls(self._losses[:end], window, self.min_drop):
+        # Means over a fifth of the ladder, and two standard deviations: batch
+        # losses vary by their batch, and a short test of a fresh model must
+        # not read as flat.
+        if not _suggest.falls(
+            self._losses[:end], max(3, self.num_steps // 5), self.min_drop, z=2.0
+        ):
             span = (
                 f"the loss never fell clearly (a tenth, beyond its noise) below its "
                 f"starting level {float(np.mean(self._losses[:window])):.3g} between rates "

@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 import sys
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -371,8 +372,8 @@ def test_find_prints_suggestions_and_writes_the_plot_and_csv(capsys, files, tmp_
         *("--out", out_dir),
     )
     assert code == 0, err
-    suggestions = dict(re.findall(r"^  (valley|steepest|minimum) +(\S+)", out, re.M))
-    assert set(suggestions) == {"valley", "steepest", "minimum"}
+    suggestions = dict(re.findall(r"^  (valley|steepest|minimum/10) +(\S+)", out, re.M))
+    assert set(suggestions) == {"valley", "steepest", "minimum/10"}
     valley = float(suggestions["valley"])
     assert 1e-4 <= valley <= 10
     assert re.search(r"^  valley +\S+  \(default\)$", out, re.M)
@@ -782,3 +783,35 @@ def test_backend_option_runs_the_command_on_that_backend(tmp_path):
     result = _run([_script(), "--backend", others[0], "--version"], tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith(f"backend {others[0]})")
+
+
+class _FinishedTest:
+    """What `print_suggestions` reads of a finished range test."""
+
+    default_method = "valley"
+
+    def __init__(self, reliable):
+        self.reliable = reliable
+        self.unreliable_reason = None if reliable else "the loss never fell"
+
+    def suggestions(self):
+        if not self.reliable:
+            warnings.warn("LRFinder: unreliable", stacklevel=2)
+        return {"valley": 0.01, "steepest": 0.02, "minimum": 0.003}
+
+    def cyclic_bounds(self):
+        return 0.001, 0.01
+
+
+def test_suggestions_print_minimum_as_minimum_over_ten_and_say_when_unreliable(capsys):
+    _cli.print_suggestions(_FinishedTest(reliable=True))
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "suggested learning rates:"
+    assert re.search(r"^  minimum/10 +0\.003$", out, re.M)
+    assert re.search(r"^  valley +0\.01  \(default\)$", out, re.M)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _cli.print_suggestions(_FinishedTest(reliable=False))
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "no reliable suggestion: the loss never fell"
+    assert "(default)" not in out
