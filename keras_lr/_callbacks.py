@@ -205,6 +205,39 @@ class ScheduleCallback(keras.callbacks.Callback):
             )
         return total
 
+    # A schedule tabulated over the steps of the fit (a table of Python
+    # values) must reach further when a fit runs past the planned epochs.
+    _tabulates = False
+
+    def _horizon(self, context: FitContext, what: str) -> int:
+        """The steps a table must cover, or a ValueError saying why they are unknown."""
+        horizon = context.horizon or context.total_steps
+        if horizon is None:
+            why = context.unknown_reason or (
+                "the length of the fit is unknown: train with data of known length "
+                "or pass `steps_per_epoch` to `fit`."
+            )
+            raise ValueError(f"{type(self).__name__} {what}, but {why}")
+        return horizon
+
+    def _extend_table(self, epoch: int) -> None:
+        """Extends the table to the end of this fit when it runs past the plan.
+
+        `fit()` called again without `initial_epoch` continues past the epochs
+        the table was made for: it is made again to cover them, once.
+        """
+        context = self._context
+        if context is None or context.horizon is None:
+            return
+        spe, epochs = context.steps_per_epoch, context.epochs
+        if not (spe and epochs):
+            return
+        optimizers = _backend.optimizers_of(self.model, type(self).__name__)
+        needed = _backend.current_step(optimizers[0]) + (epochs - epoch) * spe
+        if needed > context.horizon:
+            sources = [_backend.rate_source(o) for o in optimizers]
+            self._install(dataclasses.replace(context, horizon=needed), sources)
+
     # -- public API ----------------------------------------------------------
     def full_schedule(self, context: FitContext) -> S.Schedule:
         """The schedule with its warm-up, as installed in the optimizer."""
@@ -394,6 +427,8 @@ class ScheduleCallback(keras.callbacks.Callback):
             _backend.retrace(self.model)
 
     def on_epoch_begin(self, epoch, logs=None):
+        if self._tabulates:
+            self._extend_table(epoch)
         _apply_saved_scale(self.model, type(self).__name__)
         opt = _backend.optimizers_of(self.model, type(self).__name__)[0]
         self._epoch_start = (_backend.current_step(opt), _backend.rate_source(opt))
@@ -527,36 +562,19 @@ class CyclicLR(ScheduleCallback):
     def build(self, context):
         if self._numpy_scale_fn is None:
             return self._schedule
-        horizon = context.horizon or context.total_steps
-        if horizon is None and context.unknown_reason:
-            raise ValueError(
-                f"CyclicLR tabulates the NumPy `scale_fn` over the fit, but {context.unknown_reason}"
-            )
-        if horizon is None:
-            raise ValueError(
-                "CyclicLR tabulates the NumPy `scale_fn` over the steps of the fit "
-                "and needs to know how many: train with data of known length or "
-                "pass `steps_per_epoch` to `fit`; or write `scale_fn` with operators "
-                "or `keras.ops`, which needs no table."
-            )
+        horizon = self._horizon(
+            context,
+            "tabulates the NumPy `scale_fn` over the steps of the fit (or write "
+            "`scale_fn` with operators or `keras.ops`, which needs no table)",
+        )
         return self._schedule._tabulated(self._numpy_scale_fn, horizon)
+
+    @property
+    def _tabulates(self) -> bool:
+        return self._numpy_scale_fn is not None
 
     def _config(self):
         return dict(self._schedule.get_config(), scale_fn=self.scale_fn)
-
-    def on_epoch_begin(self, epoch, logs=None):
-        # As LambdaSchedule: a fit that continues past the planned epochs
-        # (fit() again without initial_epoch) extends the scale table.
-        context = self._context
-        if self._numpy_scale_fn is not None and context is not None and context.horizon:
-            spe, epochs = context.steps_per_epoch, context.epochs
-            optimizers = _backend.optimizers_of(self.model, type(self).__name__)
-            if spe and epochs:
-                needed = _backend.current_step(optimizers[0]) + (epochs - epoch) * spe
-                if needed > context.horizon:
-                    sources = [_backend.rate_source(o) for o in optimizers]
-                    self._install(dataclasses.replace(context, horizon=needed), sources)
-        super().on_epoch_begin(epoch, logs)
 
 
 class SGDRScheduler(ScheduleCallback):
@@ -872,41 +890,16 @@ class LambdaSchedule(ScheduleCallback):
         self.steps_per_epoch = v.optional_positive_int("steps_per_epoch", steps_per_epoch)
 
     def build(self, context):
-        horizon = context.horizon or context.total_steps
-        if horizon is None and context.unknown_reason:
-            raise ValueError(
-                f"LambdaSchedule tabulates every step of the fit, but {context.unknown_reason}"
-            )
-        if horizon is None:
-            raise ValueError(
-                "LambdaSchedule needs to know how many steps to cover: train with "
-                "data of known length or pass `steps_per_epoch` to `fit`."
-            )
+        horizon = self._horizon(context, "tabulates every step of the fit")
         if self.unit == "step":
             return S.Table(_tabulate(self.fn, max(horizon, 1)))
         spe = self._steps_per_epoch(context, self.steps_per_epoch)
         return S.PerEpoch(S.Table(_tabulate(self.fn, max(math.ceil(horizon / spe), 1))), spe)
 
+    _tabulates = True
+
     def _config(self):
         return {"fn": self.fn, "unit": self.unit, "steps_per_epoch": self.steps_per_epoch}
-
-    def on_epoch_begin(self, epoch, logs=None):
-        # A fit that continues past the planned epochs (fit() called again
-        # without initial_epoch) needs the table to reach further: extend it
-        # to the end of this fit, once.
-        context = self._context
-        spe = context.steps_per_epoch if context is not None else None
-        epochs = context.epochs if context is not None else None
-        if context is not None and context.horizon is not None and spe and epochs:
-            opt = _backend.optimizers_of(self.model, type(self).__name__)[0]
-            needed = _backend.current_step(opt) + (epochs - epoch) * spe
-            if needed > context.horizon:
-                sources = [
-                    _backend.rate_source(o)
-                    for o in _backend.optimizers_of(self.model, type(self).__name__)
-                ]
-                self._install(dataclasses.replace(context, horizon=needed), sources)
-        super().on_epoch_begin(epoch, logs)
 
 
 _PLATEAU_MODES = ("auto", "min", "max")
