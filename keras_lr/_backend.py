@@ -221,7 +221,9 @@ def rate_source(optimizer: Any) -> Any:
 # (`keras.src.backend.exports.Variable`, a subclass of the backend's Variable),
 # while optimizers build their rate and step variables from the backend's
 # class (`keras.src.backend.Variable`), so `isinstance(v, keras.Variable)` is
-# False for them.  From Keras 3.7 the two names are one class.  Pinned by
+# False for them.  From Keras 3.7 the two names are one class.  setup.cfg
+# asks for Keras 3.12 (older `keras.ops.searchsorted` fails in TensorFlow's
+# compiled step), so this matters only where that pin is bypassed.  Pinned by
 # tests/test_keras_versions.py.
 _VARIABLE_TYPES = (keras.Variable, keras.src.backend.Variable)
 

@@ -306,7 +306,7 @@ def multi_optimizer_model(rates):
 
 
 @pytest.mark.skipif(
-    not hasattr(keras.optimizers, "MultiOptimizer"), reason="MultiOptimizer: Keras 3.13+"
+    not hasattr(keras.optimizers, "MultiOptimizer"), reason="MultiOptimizer: Keras 3.15+"
 )
 def test_one_schedule_over_a_multi_optimizer_of_different_rates_warns():
     model = multi_optimizer_model([0.1, 0.01])
