@@ -204,6 +204,13 @@ class _PerUpdate(keras.optimizers.schedules.LearningRateSchedule):
         )
 
 
+def per_update(optimizer: Any, schedule: Any) -> Any:
+    """`schedule` (counted in updates) as `optimizer` must hold it: per batch
+    under gradient accumulation (see `_PerUpdate`)."""
+    n = accumulation_steps(optimizer)
+    return _PerUpdate(schedule, n) if n > 1 else schedule
+
+
 def rate_source(optimizer: Any) -> Any:
     """What the optimizer reads its rate from, counted in updates.
 
@@ -231,20 +238,6 @@ _VARIABLE_TYPES = (keras.Variable, keras.src.backend.Variable)
 def is_variable(source: Any) -> bool:
     """Whether `source` is a Keras variable (an optimizer's float rate)."""
     return isinstance(source, _VARIABLE_TYPES)
-
-
-def require_keras(version: str, feature: str) -> None:
-    """Raises if the installed Keras is older than `version`, which `feature` needs.
-
-    Raises:
-        RuntimeError: naming the feature, the Keras version it needs and the
-            installed one.
-    """
-    if keras_version() < _version_tuple(version):
-        raise RuntimeError(
-            f"{feature} needs Keras >= {version}. Received: keras.__version__="
-            f"{keras.__version__}. Upgrade with `pip install -U 'keras>={version}'`."
-        )
 
 
 def keras_version() -> tuple:
@@ -296,8 +289,7 @@ def install(optimizer: Any, source: Any) -> None:
     if is_variable(current):
         tracked = [i for i, var in enumerate(optimizer._variables) if var is current]
         object.__setattr__(optimizer, _RATE_SLOT, (current, tracked[0] if tracked else 1))
-    n = accumulation_steps(optimizer)
-    optimizer.learning_rate = _PerUpdate(source, n) if n > 1 else source
+    optimizer.learning_rate = per_update(optimizer, source)
 
 
 def _restore_variable(optimizer: Any, value: float) -> None:
@@ -751,10 +743,3 @@ def held_rate_source(optimizer: Any) -> Any:
 def swap_rate_source(optimizer: Any, source: Any) -> None:
     """Puts `source` in the optimizer's rate slot, leaving its variable list alone."""
     optimizer._learning_rate = source
-
-
-def per_update(optimizer: Any, schedule: Any) -> Any:
-    """`schedule` (counted in updates) as `optimizer` must hold it: per batch
-    under gradient accumulation (see `_PerUpdate`)."""
-    n = accumulation_steps(optimizer)
-    return _PerUpdate(schedule, n) if n > 1 else schedule

@@ -87,16 +87,3 @@ def test_is_variable_tells_a_variable_from_a_rate_that_is_not_one():
     assert not _backend.is_variable(keras.optimizers.SGD(learning_rate=schedule)._learning_rate)
     assert not _backend.is_variable(0.1)
     assert not _backend.is_variable(keras.ops.convert_to_tensor(0.1))
-
-
-def test_require_keras_passes_for_the_installed_and_older_releases():
-    _backend.require_keras(keras.__version__, "anything")
-    _backend.require_keras("3.0", "anything")
-
-
-def test_require_keras_names_the_feature_and_both_versions():
-    with pytest.raises(RuntimeError) as info:
-        _backend.require_keras("99.0", "A feature of the future")
-    message = str(info.value)
-    assert "A feature of the future needs Keras >= 99.0" in message
-    assert f"keras.__version__={keras.__version__}" in message
