@@ -6,8 +6,9 @@ free of per-batch Python work.  Works on the TensorFlow, JAX and PyTorch
 backends.
 """
 
-from keras_lr import schedules
-from keras_lr._callbacks import (
+from keras_lr import plots, schedules
+from keras_lr._version import __version__
+from keras_lr.callbacks import (
     CosineAnnealing,
     CyclicLR,
     ExponentialDecay,
@@ -20,22 +21,20 @@ from keras_lr._callbacks import (
     SGDRScheduler,
     StepDecay,
 )
-from keras_lr._ensemble import (
+from keras_lr.ensembles import (
+    FastGeometricEnsemble,
+    SnapshotEnsemble,
+    SnapshotFileNotFoundError,
+    StochasticWeightAveraging,
     WeightedMean,
     fit_ensemble_weights,
     load_ensemble,
     read_manifest,
     snapshot_paths,
-)
-from keras_lr._finder import LRFinder, find_lr
-from keras_lr._plots import plot_history, plot_schedule
-from keras_lr._snapshots import (
-    FastGeometricEnsemble,
-    SnapshotEnsemble,
-    StochasticWeightAveraging,
     update_bn,
 )
-from keras_lr._version import __version__
+from keras_lr.finder import LRFinder, find_lr
+from keras_lr.plots import plot_history, plot_schedule
 
 __all__ = [
     "CosineAnnealing",
@@ -50,6 +49,7 @@ __all__ = [
     "ReduceLROnPlateau",
     "SGDRScheduler",
     "SnapshotEnsemble",
+    "SnapshotFileNotFoundError",
     "StochasticWeightAveraging",
     "WeightedMean",
     "ScheduleCallback",
@@ -61,6 +61,7 @@ __all__ = [
     "plot_schedule",
     "read_manifest",
     "update_bn",
+    "plots",
     "schedules",
     "snapshot_paths",
     "__version__",

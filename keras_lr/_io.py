@@ -12,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import keras
 
@@ -96,3 +98,31 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: 
         with contextlib.suppress(OSError):
             os.remove(tmp)
         raise
+
+
+def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """CSV with a header line; floats at full precision (`repr`), so they read back exactly."""
+    lines = [",".join(header)]
+    lines += [",".join(repr(c) if isinstance(c, float) else str(c) for c in row) for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(path: str | os.PathLike | None, table: Any) -> None:
+    """Writes `table` (a pandas DataFrame, or a (header, rows) pair) as CSV.
+
+    The one CSV writer of keras_lr: to `path` atomically (a failed write
+    leaves an existing file as it was), or to stdout when `path` is None.
+    """
+    if isinstance(table, tuple):
+        text = csv_text(*table)
+    else:
+        text = table.to_csv(index=False)
+    if path is None:
+        sys.stdout.write(text)
+        return
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+
+    atomic_write(path, write, suffix=".csv")

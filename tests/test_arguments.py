@@ -20,8 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import keras_lr
-from keras_lr import _callbacks
 from keras_lr import schedules as S
+from keras_lr.callbacks import _base as _callbacks
 
 NAN, INF = float("nan"), float("inf")
 
@@ -517,7 +517,7 @@ def test_every_public_constructor_has_bad_argument_cases():
         for name in S.__all__
         if isinstance(getattr(S, name), type) and getattr(S, name) is not S.Schedule
     }
-    # The callbacks of `keras_lr._callbacks` (the range test has its own tests).
+    # The callbacks of `keras_lr.callbacks._base` (the range test has its own tests).
     callbacks = {getattr(keras_lr, name) for name in _callbacks.__all__}
     covered = set(CONSTRUCTORS) | {S.Join, S.Table}
     assert (schedule_classes | callbacks) <= covered
@@ -618,6 +618,8 @@ FLOAT_KINDS = (
     OPEN_UNIT_INTERVAL,
     MULT_FACTOR,
 )
+
+
 def arguments_of_kind(kinds):
     for ctor, (valid, table) in CONSTRUCTORS.items():
         for name, kind in table.items():

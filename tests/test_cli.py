@@ -1,6 +1,6 @@
 """The `keras-lr` command line: every subcommand, the files it writes, its errors.
 
-Most tests call `keras_lr._cli.main` in-process (it returns the exit status);
+Most tests call `keras_lr.cli._main.main` in-process (it returns the exit status);
 a few run the installed `keras-lr` console script and `python -m keras_lr`
 as a user does.  The demo runs once per module, with 2 epochs, and several
 tests read what it wrote.
@@ -28,9 +28,9 @@ import pandas as pd
 import pytest
 
 import keras_lr
-from keras_lr import _cli
-from keras_lr._cli import SCHEDULES, main
-from keras_lr._finder import ladder
+from keras_lr.cli import _main as _cli
+from keras_lr.cli._main import SCHEDULES, main
+from keras_lr.finder._finder import ladder
 
 PNG = b"\x89PNG\r\n\x1a\n"
 BACKEND = keras.backend.backend()

@@ -178,7 +178,7 @@ def check_single_process_results(out, directory):
     check_snapshot_files(directory, expected)
     assert out["finder_steps"] >= 3
     # The range test's rates reach every replica's copy of the weights.
-    from keras_lr._finder import ladder
+    from keras_lr.finder._finder import ladder
 
     for copy in out["finder_rates"]:
         assert_applied(np.array(copy), ladder(1e-3, 0.5, TOTAL, "exponential"))

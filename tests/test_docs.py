@@ -9,7 +9,9 @@ import re
 import pytest
 
 import keras_lr
-from keras_lr import _callbacks, _finder, schedules
+from keras_lr import schedules
+from keras_lr.callbacks import _base as _callbacks
+from keras_lr.finder import _finder
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 

@@ -21,8 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from keras_lr import _ensemble
-from keras_lr._ensemble import (
+from keras_lr.ensembles import _load as _ensemble
+from keras_lr.ensembles._load import (
     SnapshotFileNotFoundError,
     WeightedMean,
     fit_ensemble_weights,

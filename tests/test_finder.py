@@ -18,8 +18,8 @@ from conftest import BACKEND, MULTI_STEP_EXECUTION, RateProbe
 from keras import ops
 
 import keras_lr
-from keras_lr import _suggest
-from keras_lr._finder import ladder
+from keras_lr.finder import _suggest
+from keras_lr.finder._finder import ladder
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -730,9 +730,9 @@ def test_a_rate_the_step_did_not_take_is_detected_and_recorded(monkeypatch):
     # step trains at the rate it already had: the finder must notice at the
     # first step, record the rate really applied, and set later rates through
     # the variables.
-    from keras_lr import _backend
+    from keras_lr import _compat
 
-    write = _backend.StepWriter.write
+    write = _compat.StepWriter.write
     calls = []
 
     def write_dropping_the_first(self, tensors):
@@ -742,7 +742,7 @@ def test_a_rate_the_step_did_not_take_is_detected_and_recorded(monkeypatch):
             self._pending = None  # the step will not see this write
         return in_flight
 
-    monkeypatch.setattr(_backend.StepWriter, "write", write_dropping_the_first)
+    monkeypatch.setattr(_compat.StepWriter, "write", write_dropping_the_first)
     probe = RateProbe(12)
     finder = keras_lr.LRFinder(
         1e-3, 0.5, num_steps=12, restore=False, stop_on_divergence=False, verbose=0

@@ -2,7 +2,7 @@
 
 `setup.cfg` declares the oldest Keras keras_lr supports; CI runs a core subset
 of the suite on exactly that release (`.ci/run`).  The shims in
-`keras_lr._backend` that depend on the Keras version are pinned here, so an
+`keras_lr._compat` that depend on the Keras version are pinned here, so an
 upgrade or downgrade that moves what they rely on fails in this file first.
 """
 
@@ -15,7 +15,7 @@ import re
 import keras
 import pytest
 
-from keras_lr import _backend
+from keras_lr import _compat, _rate
 
 SETUP_CFG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "setup.cfg")
 
@@ -32,7 +32,7 @@ def declared_keras_minimum() -> str:
 
 def test_installed_keras_is_at_least_the_declared_minimum():
     minimum = declared_keras_minimum()
-    assert _backend.keras_version() >= _backend._version_tuple(minimum), (
+    assert _compat.keras_version() >= _compat.version_tuple(minimum), (
         f"Keras {keras.__version__} is installed, setup.cfg declares keras>={minimum}"
     )
 
@@ -48,13 +48,13 @@ def test_installed_keras_is_at_least_the_declared_minimum():
     ],
 )
 def test_version_tuple(text, expected):
-    assert _backend._version_tuple(text) == expected
+    assert _compat.version_tuple(text) == expected
 
 
 def test_version_tuples_order_as_releases_do():
-    assert _backend._version_tuple("3.12.0") > _backend._version_tuple("3.7.0")
-    assert _backend._version_tuple("3.9.2") < _backend._version_tuple("3.10.0")
-    assert _backend._version_tuple("3.7.0") < _backend._version_tuple("3.7.1")
+    assert _compat.version_tuple("3.12.0") > _compat.version_tuple("3.7.0")
+    assert _compat.version_tuple("3.9.2") < _compat.version_tuple("3.10.0")
+    assert _compat.version_tuple("3.7.0") < _compat.version_tuple("3.7.1")
 
 
 OPTIMIZERS = {
@@ -72,18 +72,18 @@ def test_is_variable_recognises_the_optimizers_rate_variable(name, built):
     optimizer = OPTIMIZERS[name]()
     if built:
         optimizer.build([keras.Variable(keras.ops.zeros((2,)))])
-    source = _backend.rate_source(optimizer)
+    source = _rate.rate_source(optimizer)
     # Keras 3.0-3.6 build this from the backend's Variable class, not
     # `keras.Variable`: the callbacks then refused the optimizer.
-    assert _backend.is_variable(source)
+    assert _compat.is_variable(source)
     rate = {"sgd": 0.1, "adam": 1e-3, "loss_scale_inner": 0.1}[name]
-    assert _backend.variable_value(source) == pytest.approx(rate)
+    assert _rate.variable_value(source) == pytest.approx(rate)
 
 
 def test_is_variable_tells_a_variable_from_a_rate_that_is_not_one():
-    assert _backend.is_variable(keras.Variable(0.5))
+    assert _compat.is_variable(keras.Variable(0.5))
     schedule = keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5)
-    assert not _backend.is_variable(schedule)
-    assert not _backend.is_variable(keras.optimizers.SGD(learning_rate=schedule)._learning_rate)
-    assert not _backend.is_variable(0.1)
-    assert not _backend.is_variable(keras.ops.convert_to_tensor(0.1))
+    assert not _compat.is_variable(schedule)
+    assert not _compat.is_variable(keras.optimizers.SGD(learning_rate=schedule)._learning_rate)
+    assert not _compat.is_variable(0.1)
+    assert not _compat.is_variable(keras.ops.convert_to_tensor(0.1))

@@ -258,7 +258,7 @@ for case, path in json.load(open({paths!r})).items():
         model = keras.saving.load_model(path)
     skipped = [str(w.message) for w in caught if "Skipping" in str(w.message)]
     assert not skipped, (case, skipped)
-    scale = keras_lr._backend.training_state(model.optimizer).get("scale", 1.0)
+    scale = keras_lr._state.training_state(model.optimizer).get("scale", 1.0)
     step = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
     make = CASES[case][0] if case in CASES else (
         lambda: keras_lr.CyclicLR(base_lr=0.1, max_lr=0.5, step_size=3))

@@ -29,11 +29,12 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_lr import _backend, _history
+from keras_lr import _compat, _history, _rate, _state
 from keras_lr import _validation as v
 from keras_lr import schedules as S
-from keras_lr._callbacks import FitContext, ScheduleCallback, fit_context
-from keras_lr._ensemble import (
+from keras_lr._io import TEMP_PREFIX, atomic_write, is_chief
+from keras_lr.callbacks._base import FitContext, ScheduleCallback, fit_context
+from keras_lr.ensembles._load import (
     MANIFEST_FORMAT,
     MANIFEST_NAME,
     MANIFEST_VERSION,
@@ -41,7 +42,6 @@ from keras_lr._ensemble import (
     read_manifest,
     snapshot_paths,
 )
-from keras_lr._io import TEMP_PREFIX, atomic_write, is_chief
 
 __all__ = [
     "SnapshotEnsemble",
@@ -269,7 +269,7 @@ class _CollectingCallback(ScheduleCallback):
         Args:
             last: use only the last `last` snapshots (None: all).
         """
-        from keras_lr._ensemble import load_ensemble
+        from keras_lr.ensembles._load import load_ensemble
 
         paths = self.snapshot_paths
         if not paths:
@@ -295,7 +295,7 @@ class _CollectingCallback(ScheduleCallback):
         """
         context = dataclasses.replace(self._context, start_step=self._epoch_start[0])
         owner = type(self).__name__
-        spx = _backend.steps_per_execution(self.model)
+        spx = _compat.steps_per_execution(self.model)
         boundaries = self.boundaries(context)
         self._writer.prepare(context.start_step, owner)
         done = {e["index"] for e in self._writer.entries}
@@ -320,12 +320,12 @@ class _CollectingCallback(ScheduleCallback):
 
     def on_epoch_begin(self, epoch, logs=None):
         super().on_epoch_begin(epoch, logs)
-        opt = _backend.optimizers_of(self.model, type(self).__name__)[0]
-        self._accumulation = _backend.accumulation_steps(opt)
+        opt = _rate.optimizers_of(self.model, type(self).__name__)[0]
+        self._accumulation = _rate.accumulation_steps(opt)
         # Counted in batches (Keras's batch index), so that with gradient
         # accumulation a boundary after update b is the batch b * N.
         self._epoch_first_batch = (
-            self._epoch_start[0] if self._accumulation == 1 else _backend.batch_step(opt)
+            self._epoch_start[0] if self._accumulation == 1 else _compat.batch_step(opt)
         )
         self._epoch = epoch
         if not self._prepared:
@@ -338,7 +338,7 @@ class _CollectingCallback(ScheduleCallback):
         ):
             # The previous batch finished the boundary step; sync the JAX
             # trainer's in-flight state before reading weights.
-            _backend.sync_state(self.model)
+            _compat.sync_state(self.model)
             self._take(self._pending.pop(0), self._epoch, {})
 
     def on_epoch_end(self, epoch, logs=None):
@@ -350,8 +350,8 @@ class _CollectingCallback(ScheduleCallback):
                 self._take(boundary, epoch, _history.clean_logs(logs))
 
     def _take(self, boundary: _Boundary, epoch: int, logs: dict) -> None:
-        opt = _backend.optimizers_of(self.model, type(self).__name__)[0]
-        rate = _backend.rate_at(opt, boundary.step - 1)
+        opt = _rate.optimizers_of(self.model, type(self).__name__)[0]
+        rate = _rate.rate_at(opt, boundary.step - 1)
         entry = {
             "index": boundary.index,
             "step": boundary.step,
@@ -359,8 +359,8 @@ class _CollectingCallback(ScheduleCallback):
             "lr": rate,
             "logs": logs,
         }
-        optimizers = _backend.optimizers_of(self.model, type(self).__name__)
-        with _backend.float_layout(optimizers):
+        optimizers = _rate.optimizers_of(self.model, type(self).__name__)
+        with _rate.float_layout(optimizers):
             path = self._writer.save(self.model, entry, type(self).__name__)
         if self.verbose:
             print(f"\n{type(self).__name__}: saved {path} (step {boundary.step}, lr {rate:.3g})")
@@ -630,8 +630,8 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
             self._state()  # attached now, for BackupAndRestore to load into
 
     def _state(self):
-        return _backend.training_state(
-            _backend.optimizers_of(self.model, "StochasticWeightAveraging")[0]
+        return _state.training_state(
+            _rate.optimizers_of(self.model, "StochasticWeightAveraging")[0]
         )
 
     def _load_average(self) -> None:
@@ -654,7 +654,7 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
         return len(self.model.trainable_variables)
 
     def on_train_begin(self, logs=None):
-        _backend.optimizers_of(self.model, "StochasticWeightAveraging")
+        _rate.optimizers_of(self.model, "StochasticWeightAveraging")
         self._rate_set = False
         self._load_average()
 
@@ -663,14 +663,14 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
             return
         # Done at the first epoch of the SWA phase, after every other
         # callback's on_train_begin, so it layers over whatever they installed.
-        optimizers = _backend.optimizers_of(self.model, "StochasticWeightAveraging")
-        context = fit_context(self.model, self.params, _backend.current_step(optimizers[0]))
+        optimizers = _rate.optimizers_of(self.model, "StochasticWeightAveraging")
+        context = fit_context(self.model, self.params, _rate.current_step(optimizers[0]))
         spe = context.steps_per_epoch
         changed = False
         for opt in optimizers:
-            source = _backend.rate_source(opt)
-            if _backend.is_variable(source):
-                _backend.install(opt, self.swa_lr)
+            source = _rate.rate_source(opt)
+            if _compat.is_variable(source):
+                _rate.install(opt, self.swa_lr)
                 continue
             if spe is None:
                 raise ValueError(
@@ -682,10 +682,10 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
             before = source if isinstance(source, S.Schedule) else S.Scaled(source, 1.0)
             swa = S.Constant(self.swa_lr)
             joined = S.Join([before, swa], [start]) if start > 0 else swa
-            _backend.install(opt, joined)
+            _rate.install(opt, joined)
             changed = True
         if changed:
-            _backend.retrace(self.model)
+            _compat.retrace(self.model)
         self._rate_set = True
 
     def on_epoch_end(self, epoch, logs=None):

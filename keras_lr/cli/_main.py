@@ -38,8 +38,8 @@ import keras
 import numpy as np
 
 import keras_lr
-from keras_lr import _suggest
 from keras_lr import schedules as S
+from keras_lr.finder import _suggest
 
 __all__ = ["main"]
 
@@ -545,7 +545,7 @@ def cmd_find(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from keras_lr import _demo
+    from keras_lr.cli import _demo
 
     check_output_folder(Path(args.out))
     report = _demo.run(
@@ -742,7 +742,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         0 on success, 1 on a runtime failure, 2 on a usage error or bad input.
 
     Example:
-        >>> from keras_lr._cli import main
+        >>> from keras_lr.cli._main import main
         >>> main(["schedule", "cyclic", "--steps", "3", "--param", "step_size=2"])
         step,lr
         0,0.001

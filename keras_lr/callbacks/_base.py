@@ -21,7 +21,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_lr import _backend, _history
+from keras_lr import _compat, _history, _rate, _state
 from keras_lr import _validation as v
 from keras_lr import schedules as S
 
@@ -64,10 +64,6 @@ class FitContext:
         return self.steps_per_epoch * self.epochs
 
 
-# Key of the plateau scale in an optimizer's `TrainingState`.
-_SCALE = "scale"
-
-
 def _apply_saved_scale(model, owner: str) -> None:
     """Puts a plateau scale loaded after `on_train_begin` into the installed schedule.
 
@@ -77,14 +73,14 @@ def _apply_saved_scale(model, owner: str) -> None:
     unless a scale really changed.
     """
     changed = False
-    for opt in _backend.optimizers_of(model, owner):
-        source = _backend.rate_source(opt)
-        saved = _backend.training_state(opt).get(_SCALE)
-        if isinstance(source, S.Scaled) and saved is not None and float(saved) != source.scale:
-            _backend.install(opt, S.Scaled(source.schedule, float(saved)))
+    for opt in _rate.optimizers_of(model, owner):
+        source = _rate.rate_source(opt)
+        saved = _rate.saved_scale(opt)
+        if isinstance(source, S.Scaled) and saved is not None and saved != source.scale:
+            _rate.install(opt, S.Scaled(source.schedule, saved))
             changed = True
     if changed:
-        _backend.retrace(model)
+        _compat.retrace(model)
 
 
 class ScheduleCallback(keras.callbacks.Callback):
@@ -232,10 +228,10 @@ class ScheduleCallback(keras.callbacks.Callback):
         spe, epochs = context.steps_per_epoch, context.epochs
         if not (spe and epochs):
             return
-        optimizers = _backend.optimizers_of(self.model, type(self).__name__)
-        needed = _backend.current_step(optimizers[0]) + (epochs - epoch) * spe
+        optimizers = _rate.optimizers_of(self.model, type(self).__name__)
+        needed = _rate.current_step(optimizers[0]) + (epochs - epoch) * spe
         if needed > context.horizon:
-            sources = [_backend.rate_source(o) for o in optimizers]
+            sources = [_rate.rate_source(o) for o in optimizers]
             self._install(dataclasses.replace(context, horizon=needed), sources)
 
     # -- public API ----------------------------------------------------------
@@ -302,37 +298,37 @@ class ScheduleCallback(keras.callbacks.Callback):
             self._sources_before = []
             return
         # A fit that raised outside a training step left its schedule in.
-        _backend.release_stale(model)
-        optimizers = _backend.optimizers_of(model, type(self).__name__)
-        self._sources_before = [_backend.rate_source(o) for o in optimizers]
+        _compat.release_stale(model)
+        optimizers = _rate.optimizers_of(model, type(self).__name__)
+        self._sources_before = [_rate.rate_source(o) for o in optimizers]
         # Each optimizer's step and float rate as found, given back if the fit
         # ends before a step is trained.
         self._taken = [
             (
-                _backend.current_step(o),
-                _backend.variable_value(src) if _backend.is_variable(src) else None,
+                _rate.current_step(o),
+                _rate.variable_value(src) if _compat.is_variable(src) else None,
             )
             for o, src in zip(optimizers, self._sources_before)
         ]
-        _backend.attach_training_states(model, type(self).__name__)
+        _rate.attach_training_states(model, type(self).__name__)
         # Swap a float rate for an equal constant schedule now, before other
         # callbacks (BackupAndRestore) load optimizer variables: the variable
         # list must already have the shape it has while the schedule is in.
         for opt in optimizers:
-            source = _backend.rate_source(opt)
-            if _backend.is_variable(source):
-                _backend.install(opt, S.Constant(_backend.variable_value(source)))
+            source = _rate.rate_source(opt)
+            if _compat.is_variable(source):
+                _rate.install(opt, S.Constant(_rate.variable_value(source)))
 
     def on_train_begin(self, logs=None):
         try:
-            optimizers = _backend.optimizers_of(self.model, type(self).__name__)
+            optimizers = _rate.optimizers_of(self.model, type(self).__name__)
             for opt in optimizers:
-                _backend.claim(opt, self, self.params)
+                _rate.claim(opt, self, self.params)
             self._warn_about_groups()
-            context = fit_context(self.model, self.params, _backend.current_step(optimizers[0]))
+            context = fit_context(self.model, self.params, _rate.current_step(optimizers[0]))
             self._install(context, self._sources_before)
             self._warn_if_shorter_than_the_fit(context)
-            _backend.guard(self.model, self, self._release)
+            _compat.guard(self.model, self, self._release)
         except BaseException:
             with contextlib.suppress(Exception):  # the original error matters
                 self._release()
@@ -346,12 +342,12 @@ class ScheduleCallback(keras.callbacks.Callback):
         model = self.model
         if model is None or getattr(model, "optimizer", None) is None:
             return
-        optimizers = _backend.optimizers_of(model, type(self).__name__)
+        optimizers = _rate.optimizers_of(model, type(self).__name__)
         taken = self._taken if len(self._taken) == len(optimizers) else None
-        _backend.release(model, optimizers, taken)
+        _rate.release(model, optimizers, taken)
         for opt in optimizers:
-            _backend.unclaim(opt, self)
-        _backend.unguard(model, self)
+            _rate.unclaim(opt, self)
+        _compat.unguard(model, self)
 
     def _warn_about_groups(self) -> None:
         """One schedule over sub-optimizers built with different rates."""
@@ -388,56 +384,41 @@ class ScheduleCallback(keras.callbacks.Callback):
     def _install(self, context: FitContext, sources_before: list) -> None:
         """Builds the schedule for `context` and installs it in every optimizer."""
         name = type(self).__name__
-        optimizers = _backend.optimizers_of(self.model, name)
+        optimizers = _rate.optimizers_of(self.model, name)
         self._context = context
         schedule = self.full_schedule(context)
         changed = False
         for opt, before in zip(optimizers, sources_before or [None] * len(optimizers)):
-            source = _backend.rate_source(opt)
-            state = _backend.training_state(opt)
+            _rate.check_drivable(opt, name)
+            source = _rate.rate_source(opt)
             scale = 1.0
             if isinstance(source, S.Scaled) and isinstance(source.schedule, S.Schedule):
                 scale = source.scale  # a plateau reduction from an earlier fit
-            elif isinstance(
-                source, keras.optimizers.schedules.LearningRateSchedule
-            ) and not isinstance(source, S.Schedule):
-                raise ValueError(
-                    f"{name} sets the learning rate, but the optimizer was built "
-                    f"with its own schedule ({type(source).__name__}). Build the "
-                    "optimizer with a float rate, e.g. "
-                    "`keras.optimizers.SGD(learning_rate=0.01)`, and let "
-                    f"{name} drive it; or use one of the two, not both."
-                )
-            elif not isinstance(source, S.Schedule) and not _backend.is_variable(source):
-                raise ValueError(
-                    f"{name} cannot drive an optimizer whose `learning_rate` is "
-                    f"a callable ({source!r}). Build it with a float rate."
-                )
-            saved = state.get(_SCALE)
+            saved = _rate.saved_scale(opt)
             if saved is not None:
-                scale = float(saved)  # restored with the optimizer (BackupAndRestore)
+                scale = saved  # restored with the optimizer (BackupAndRestore)
             new = S.Scaled(schedule, scale)
-            state.set(_SCALE, scale)
+            _rate.save_scale(opt, scale)
             if new == source:
                 new = source
             else:
-                _backend.install(opt, new)
+                _rate.install(opt, new)
             changed = changed or new is not before
         if changed:
-            _backend.retrace(self.model)
+            _compat.retrace(self.model)
 
     def on_epoch_begin(self, epoch, logs=None):
         if self._tabulates:
             self._extend_table(epoch)
         _apply_saved_scale(self.model, type(self).__name__)
-        opt = _backend.optimizers_of(self.model, type(self).__name__)[0]
-        self._epoch_start = (_backend.current_step(opt), _backend.rate_source(opt))
+        opt = _rate.optimizers_of(self.model, type(self).__name__)[0]
+        self._epoch_start = (_rate.current_step(opt), _rate.rate_source(opt))
 
     def on_epoch_end(self, epoch, logs=None):
-        opt = _backend.optimizers_of(self.model, type(self).__name__)[0]
-        end = _backend.current_step(opt)
+        opt = _rate.optimizers_of(self.model, type(self).__name__)[0]
+        end = _rate.current_step(opt)
         if self._epoch_start is None:
-            start, source = end, _backend.rate_source(opt)
+            start, source = end, _rate.rate_source(opt)
         else:
             start, source = self._epoch_start
         last = max(end - 1, start)
@@ -464,9 +445,9 @@ def fit_context(model: Any, params: dict | None, start: int) -> FitContext:
     params = params or {}
     batches = params.get("steps")
     epochs = params.get("epochs")
-    optimizers = _backend.optimizers_of(model, "fit")
-    accumulation = _backend.accumulation_steps(optimizers[0])
-    execution = _backend.steps_per_execution(model)
+    optimizers = _rate.optimizers_of(model, "fit")
+    accumulation = _rate.accumulation_steps(optimizers[0])
+    execution = _compat.steps_per_execution(model)
     spe, reason = None, None
     if batches is not None:
         if accumulation > 1 and batches % accumulation:
@@ -1013,7 +994,7 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
         if name == "loss" or name.endswith("_loss"):
             return False
         found = None
-        for metric_name, direction in _backend.metric_directions(self.model):
+        for metric_name, direction in _compat.metric_directions(self.model):
             if metric_name == name and direction in ("up", "down"):
                 found = direction == "up"
         if found is None:
@@ -1086,27 +1067,27 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
 
     def set_model(self, model):
         super().set_model(model)
-        _backend.attach_training_states(model, "ReduceLROnPlateau")
+        _rate.attach_training_states(model, "ReduceLROnPlateau")
 
     def on_train_begin(self, logs=None):
-        opt = _backend.optimizers_of(self.model, "ReduceLROnPlateau")[0]
+        opt = _rate.optimizers_of(self.model, "ReduceLROnPlateau")[0]
         self._warned = False
         # Before the first step, so an unknown direction fails fast; `fit` has
         # built the compiled metrics by now (or left their specs to read).
         self._maximize = self._direction()
-        self._load_counters(_backend.training_state(opt))
+        self._load_counters(_state.training_state(opt))
 
     def on_epoch_begin(self, epoch, logs=None):
         _apply_saved_scale(self.model, "ReduceLROnPlateau")
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
-        opt = _backend.optimizers_of(self.model, "ReduceLROnPlateau")[0]
-        state = _backend.training_state(opt)
+        opt = _rate.optimizers_of(self.model, "ReduceLROnPlateau")[0]
+        state = _state.training_state(opt)
         # Read each epoch: BackupAndRestore may have loaded them after on_train_begin.
         self._load_counters(state)
         # The rate the epoch's last step trained with.
-        logs["learning_rate"] = _backend.rate_at(opt, max(_backend.current_step(opt) - 1, 0))
+        logs["learning_rate"] = _rate.last_rate(opt)
         current = logs.get(self.monitor)
         if current is None:
             if not self._warned:
@@ -1139,27 +1120,23 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
         """Reduces every optimizer's rate above min_lr; True when one was."""
         floor = float(np.float32(self.min_lr))
         retrace, before = False, len(self._reductions)
-        for opt in _backend.optimizers_of(self.model, "ReduceLROnPlateau"):
-            source = _backend.rate_source(opt)
-            step = _backend.current_step(opt)
-            old = _backend.rate_at(opt, step)
+        for opt in _rate.optimizers_of(self.model, "ReduceLROnPlateau"):
+            source = _rate.rate_source(opt)
+            step = _rate.current_step(opt)
+            old = _rate.rate_at(opt, step)
             if old <= floor:
                 continue
-            if _backend.is_variable(source):
+            if _compat.is_variable(source):
                 new = max(old * self.factor, self.min_lr)
-                _backend.install(opt, new)
+                _rate.install(opt, new)
             elif isinstance(source, keras.optimizers.schedules.LearningRateSchedule):
-                base, scale = (
-                    (source.schedule, source.scale)
-                    if isinstance(source, S.Scaled)
-                    else (source, 1.0)
-                )
+                base, scale = _rate.split_scale(source)
                 base_rate = float(S.evaluate(base, [step])[0])
                 new_scale = scale * self.factor
                 if base_rate > 0:
                     new_scale = max(new_scale, self.min_lr / base_rate)
-                _backend.install(opt, S.Scaled(base, new_scale))
-                _backend.training_state(opt).set(_SCALE, new_scale)
+                _rate.install(opt, S.Scaled(base, new_scale))
+                _rate.save_scale(opt, new_scale)
                 new = new_scale * base_rate
                 retrace = True
             else:
@@ -1174,5 +1151,5 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
                     f"rate from {old:.4g} to {new:.4g}."
                 )
         if retrace:
-            _backend.retrace(self.model)
+            _compat.retrace(self.model)
         return len(self._reductions) > before

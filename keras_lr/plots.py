@@ -169,7 +169,7 @@ def plot_lr_finder(
     if suggestion:
         import warnings
 
-        from keras_lr._suggest import LABELS
+        from keras_lr.finder._suggest import LABELS
 
         with warnings.catch_warnings():
             # An unreliable test is said so in the legend, not by a warning.

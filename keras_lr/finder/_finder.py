@@ -12,7 +12,7 @@ batch losses (the loss of the accumulated batch).
 
 The test reads the loss of every batch, so it works per batch by nature; the
 per-step host work is kept to a read of the loss and one write of the rate and
-the cleared loss mean (`_backend.StepWriter`: the backend's own variable write
+the cleared loss mean (`_compat.StepWriter`: the backend's own variable write
 on TensorFlow, the step's in-flight state on JAX), with every per-step value
 made before the test starts.  An optimizer with a float rate keeps its
 compiled train step (no recompilation per test); an optimizer driven by a
@@ -30,10 +30,11 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_lr import _backend, _suggest
+from keras_lr import _compat, _rate
 from keras_lr import _validation as v
 from keras_lr import schedules as S
 from keras_lr._io import atomic_write
+from keras_lr.finder import _restore, _suggest
 
 __all__ = ["LRFinder", "find_lr"]
 
@@ -50,53 +51,6 @@ def ladder(min_lr: float, max_lr: float, num_steps: int, mode: str) -> np.ndarra
         out = min_lr + (max_lr - min_lr) * i / (num_steps - 1)
     out[0], out[-1] = min_lr, max_lr
     return out
-
-
-class _Snapshot:
-    """In-memory copy of every model and optimizer variable, the rate source and
-    the global random streams (NumPy's, and PyTorch's on that backend).
-
-    Restoring only writes the copies back, so it can be repeated: an
-    interrupted restore is finished by running it again.
-    """
-
-    def __init__(self, model):
-        self.model = model
-        self.optimizer = model.optimizer
-        self.variables = list(model.trainable_variables) + list(model.non_trainable_variables)
-        self.variables += list(self.optimizer.variables)
-        self.values = [
-            np.array(keras.ops.convert_to_numpy(var), copy=True) for var in self.variables
-        ]
-        self.optimizers = _backend.optimizers_of(model, "LRFinder")
-        self.sources = [_backend.rate_source(opt) for opt in self.optimizers]
-        # The slot's own objects (a schedule wrapped for accumulation too),
-        # put back as they are.
-        self.held = [_backend.held_rate_source(opt) for opt in self.optimizers]
-        self.stop_training = getattr(model, "stop_training", False)
-        self.rng_states = _backend.global_rng_states()
-
-        # A float rate (a Variable) is driven by assignment: the compiled step
-        # keeps reading it, so nothing is retraced. A schedule is swapped out.
-        self.assign_mode = all(_backend.is_variable(src) for src in self.sources)
-        self.rates = [
-            np.array(keras.ops.convert_to_numpy(src), copy=True)
-            if _backend.is_variable(src)
-            else None
-            for src in self.sources
-        ]
-
-    def restore_rate(self):
-        for opt, held, source, rate in zip(self.optimizers, self.held, self.sources, self.rates):
-            _backend.swap_rate_source(opt, held)
-            if rate is not None:
-                source.assign(rate)
-
-    def restore_variables(self):
-        for var, value in zip(self.variables, self.values):
-            var.assign(value)
-        self.model.stop_training = self.stop_training
-        _backend.set_global_rng_states(self.rng_states)
 
 
 class LRFinder(keras.callbacks.Callback):
@@ -144,7 +98,7 @@ class LRFinder(keras.callbacks.Callback):
       L0 - max(-log(0.9), 2 * s * sqrt(2 / W)): the loss never drops clearly
       below its starting level, that is by a tenth and by more than twice the
       noise of the difference of two such means.  Losses that are not all positive are compared as they
-      are, the drop being 0.1 * |L0| (`keras_lr._suggest.falls`).  With
+      are, the drop being 0.1 * |L0| (`keras_lr.finder._suggest.falls`).  With
       `validation_data`, some validation loss must also be a tenth below the
       first one.
 
@@ -275,8 +229,8 @@ class LRFinder(keras.callbacks.Callback):
         self._smoothed: list[float] = []
         self.diverged_at: int | None = None
         self.stop_reason: str | None = None
-        self._snapshot: _Snapshot | None = None
-        self._writer: _backend.StepWriter | None = None
+        self._snapshot: _restore.Snapshot | None = None
+        self._writer: _compat.StepWriter | None = None
         self._rate_tensors: list = []
         self._reset_tensors: list = []
         self._wrote_in_flight = False
@@ -304,7 +258,7 @@ class LRFinder(keras.callbacks.Callback):
     # -- Keras hooks -------------------------------------------------------
     def on_train_begin(self, logs=None):
         model = self.model
-        optimizers = _backend.optimizers_of(model, "LRFinder")
+        optimizers = _rate.optimizers_of(model, "LRFinder")
         if getattr(model, "steps_per_execution", 1) != 1:
             raise ValueError(
                 "LRFinder records the loss of every step, which Keras reports only "
@@ -316,16 +270,16 @@ class LRFinder(keras.callbacks.Callback):
         accumulation = _accumulation_steps(optimizers)
         try:
             for opt in optimizers:
-                _backend.claim(opt, self, self.params)
+                _rate.claim(opt, self, self.params)
         except BaseException:
             for opt in optimizers:
-                _backend.unclaim(opt, self)
+                _rate.unclaim(opt, self)
             # A scheduling callback listed before the finder has installed its
             # schedule: give the float back now, not at the next fit.
-            _backend.release_stale(model)
+            _compat.release_stale(model)
             raise
         self._accumulation = accumulation
-        self._phase = _backend.batch_step(optimizers[0]) % accumulation
+        self._phase = _compat.batch_step(optimizers[0]) % accumulation
         if self._phase:
             warnings.warn(
                 f"LRFinder: the optimizer is {self._phase} of {accumulation} batches into "
@@ -335,15 +289,15 @@ class LRFinder(keras.callbacks.Callback):
             )
         if not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
-        self._snapshot = _Snapshot(model)
+        self._snapshot = _restore.Snapshot(model)
         if not self._snapshot.assign_mode:
-            start = _backend.current_step(self._snapshot.optimizers[0])
+            start = _rate.current_step(self._snapshot.optimizers[0])
             ladder_schedule = S.Table(self.rates, offset=start)
             # The slot itself (not the setter), so that the optimizer's
             # variable list keeps its shape and order.
             for opt in self._snapshot.optimizers:
-                _backend.swap_rate_source(opt, _backend.per_update(opt, ladder_schedule))
-            _backend.retrace(model)
+                _compat.set_rate_slot(opt, _rate.per_update(opt, ladder_schedule))
+            _compat.retrace(model)
         self._prepare_writer()
         self._start_time = time.monotonic()
         if self.verbose:
@@ -357,7 +311,7 @@ class LRFinder(keras.callbacks.Callback):
         model.reset_metrics()
         metric_vars = list(model.metrics_variables)
         rate_vars = list(snap.sources) if snap.assign_mode else []
-        self._writer = _backend.StepWriter(model, rate_vars + metric_vars)
+        self._writer = _compat.StepWriter(model, rate_vars + metric_vars)
         self._rate_tensors = [self._writer.tensors(self.rates, i) for i in range(len(rate_vars))]
         # The same cleared values serve every step.
         self._reset_tensors = [
@@ -438,7 +392,7 @@ class LRFinder(keras.callbacks.Callback):
             )
 
     def _validation_loss(self) -> float:
-        _backend.sync_state(self.model)
+        _compat.sync_state(self.model)
         data = self.validation_data
         result = self.model.evaluate(
             *data[:2], sample_weight=data[2] if len(data) > 2 else None, verbose=0, return_dict=True
@@ -481,9 +435,9 @@ class LRFinder(keras.callbacks.Callback):
         if self.restore:
             snap.restore_variables()
         if not snap.assign_mode:
-            _backend.retrace(self.model)
+            _compat.retrace(self.model)
         for opt in snap.optimizers:
-            _backend.unclaim(opt, self)
+            _rate.unclaim(opt, self)
         self._snapshot = None
 
     def _summary(self):
@@ -703,7 +657,7 @@ class LRFinder(keras.callbacks.Callback):
 
     def plot(self, ax=None, skip_start: int = 10, skip_end: int = 5, suggestion: bool = True):
         """Loss against rate (log axis) with the suggestions marked; returns the Axes."""
-        from keras_lr._plots import plot_lr_finder
+        from keras_lr.plots import plot_lr_finder
 
         return plot_lr_finder(
             self, ax=ax, skip_start=skip_start, skip_end=skip_end, suggestion=suggestion
@@ -711,7 +665,7 @@ class LRFinder(keras.callbacks.Callback):
 
     def plot_loss_change(self, ax=None, skip_start: int = 10, skip_end: int = 5):
         """Slope of the smoothed loss against log10(rate); returns the Axes."""
-        from keras_lr._plots import plot_loss_change
+        from keras_lr.plots import plot_loss_change
 
         return plot_loss_change(self, ax=ax, skip_start=skip_start, skip_end=skip_end)
 
@@ -738,7 +692,7 @@ def _unreliable_message(reason: str) -> str:
 
 def _accumulation_steps(optimizers: list) -> int:
     """The one `gradient_accumulation_steps` of the driven optimizers."""
-    steps = [_backend.accumulation_steps(opt) for opt in optimizers]
+    steps = [_rate.accumulation_steps(opt) for opt in optimizers]
     if len(set(steps)) > 1:
         raise ValueError(
             "LRFinder runs one ladder step per optimizer update, which needs one "
@@ -820,11 +774,11 @@ def find_lr(
             "find_lr needs a compiled model: call `model.compile(optimizer=..., loss=...)` first."
         )
     batch_size = v.positive_int("batch_size", batch_size)
-    optimizers = _backend.optimizers_of(model, "find_lr")
+    optimizers = _rate.optimizers_of(model, "find_lr")
     accumulation = _accumulation_steps(optimizers)
     # One ladder step per update: N batches each, less those the optimizer
     # has already accumulated towards its next update.
-    total = num_steps * accumulation - _backend.batch_step(optimizers[0]) % accumulation
+    total = num_steps * accumulation - _compat.batch_step(optimizers[0]) % accumulation
     length = _array_length(x)
     if length is not None and length < batch_size:
         raise ValueError(
@@ -842,17 +796,8 @@ def find_lr(
         # Unknown length (datasets, generators, PyDataset): allow one batch per
         # epoch at least, and let the finder stop the run.
         epochs = total
-    previous_spe = getattr(model, "steps_per_execution", 1)
-    try:
-        if previous_spe != 1:
-            model.steps_per_execution = 1
-            _backend.retrace(model)
-        with finder:
-            model.fit(x, y, epochs=epochs, callbacks=[finder], verbose=0, **fit_kwargs)
-    finally:
-        if previous_spe != 1:
-            model.steps_per_execution = previous_spe
-            _backend.retrace(model)
+    with _compat.one_step_per_execution(model), finder:
+        model.fit(x, y, epochs=epochs, callbacks=[finder], verbose=0, **fit_kwargs)
     if not finder._losses:
         raise ValueError("find_lr drew no batch from the data: it is empty.")
     return finder

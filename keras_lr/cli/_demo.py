@@ -28,7 +28,7 @@ import numpy as np
 
 import keras_lr
 from keras_lr import schedules as S
-from keras_lr._cli import CLIError, new_axes, output_folder, save_figure, write_csv
+from keras_lr.cli._main import CLIError, new_axes, output_folder, save_figure, write_csv
 
 TARGET = 0.95  # the test accuracy whose first epoch the report gives
 FINDER = dict(min_lr=1e-6, max_lr=10.0, num_steps=100)
