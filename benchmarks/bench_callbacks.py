@@ -29,7 +29,7 @@ def callbacks(spe: int, epochs: int, snapshot_dir: str) -> dict:
         "SGDRScheduler": keras_lr.SGDRScheduler(1e-4, 1e-2, cycle_length=1, mult_factor=2.0),
         "StepDecay": keras_lr.StepDecay(1e-2, decay_factor=0.5, step_size=1),
         "OneCycleLR": keras_lr.OneCycleLR(1e-2),
-        "PolynomialDecay": keras_lr.PolynomialDecay(1e-2, max_steps=spe * epochs, power=2.0),
+        "PolynomialDecay": keras_lr.PolynomialDecay(1e-2, total_steps=spe * epochs, power=2.0),
         "ExponentialDecay": keras_lr.ExponentialDecay(1e-2, gamma=0.9),
         "CosineAnnealing": keras_lr.CosineAnnealing(1e-2, 1e-4),
         "CosineAnnealing + warmup": keras_lr.CosineAnnealing(1e-2, 1e-4, warmup_steps=spe // 2),

@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 
 import keras  # noqa: E402
 
-from keras_lr.cli._demo import load_digits  # noqa: E402
+from keras_lr._data import load_digits  # noqa: E402
 
 SEED = 0
 BATCH_SIZE = 32

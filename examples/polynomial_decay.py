@@ -1,7 +1,7 @@
 """Polynomial decay (PolynomialDecay) on the 8x8 digits, with Adam.
 
-The rate falls from `initial_lr` to `end_lr` as (1 - i / max_steps)^power,
-every optimizer step; `max_steps` is set to the length of the fit so the
+The rate falls from `initial_lr` to `end_lr` as (1 - i / total_steps)^power,
+every optimizer step; `total_steps` defaults to the length of the fit, so the
 decay ends with training.  The figure previews three powers next to the run.
 
 Run:
@@ -21,9 +21,9 @@ def main():
     (x_train, y_train), test = load_data()
     model = build_model(keras.optimizers.Adam(learning_rate=1e-3))
 
-    # Unlike CosineAnnealing, max_steps is not taken from fit: pass it.
+    # total_steps is left to fit: the decay ends with the last step.
     total = args.epochs * steps_per_epoch(x_train)
-    poly = keras_lr.PolynomialDecay(initial_lr=1e-2, max_steps=total, power=2.0, end_lr=1e-5)
+    poly = keras_lr.PolynomialDecay(initial_lr=1e-2, power=2.0, end_lr=1e-5)
     model.fit(
         x_train, y_train, batch_size=BATCH_SIZE, epochs=args.epochs, callbacks=[poly], verbose=0
     )
@@ -31,7 +31,7 @@ def main():
 
     ax = keras_lr.plot_schedule(poly, total, label="power=2 (trained)", lw=3)
     for power in (0.5, 1.0):
-        preview = keras_lr.PolynomialDecay(1e-2, max_steps=total, power=power, end_lr=1e-5)
+        preview = keras_lr.PolynomialDecay(1e-2, total_steps=total, power=power, end_lr=1e-5)
         keras_lr.plot_schedule(preview, total, ax=ax, label=f"power={power}", ls="--")
     ax.legend()
     ax.set_title("PolynomialDecay(initial_lr=1e-2, end_lr=1e-5)")

@@ -51,26 +51,26 @@ def main():
 
     alone = keras_lr.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2)
     model = fit(x_fit, y_fit, (x_val, y_val), args.epochs, [alone])
-    report(model, test, alone.history, name="alone")
+    report(model, test, alone.reductions, name="alone")
 
     spe = steps_per_epoch(x_fit)
     cyclic = keras_lr.CyclicLR(base_lr=LEARNING_RATE / 10, max_lr=LEARNING_RATE, step_size=spe)
     plateau = keras_lr.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2)
     model = fit(x_fit, y_fit, (x_val, y_val), args.epochs, [cyclic, plateau])
-    report(model, test, plateau.history, name="with CyclicLR")
+    report(model, test, plateau.reductions, name="with CyclicLR")
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
     # Alone, the rate is a plain float: the optimizer's initial rate, cut by
     # each reduction from the next epoch on.
-    edges = [0, *(alone.history["epoch"] + 1), args.epochs]
-    left.stairs([LEARNING_RATE, *alone.history["new_lr"]], edges, baseline=None, lw=2)
+    edges = [0, *(alone.reductions["epoch"] + 1), args.epochs]
+    left.stairs([LEARNING_RATE, *alone.reductions["new_lr"]], edges, baseline=None, lw=2)
     left.set(xlabel="epoch", ylabel="learning rate", title="ReduceLROnPlateau alone")
-    for epoch in alone.history["epoch"]:
+    for epoch in alone.reductions["epoch"]:
         left.axvline(epoch + 1, color="gray", ls=":")
     left.grid(True, alpha=0.3)
 
     keras_lr.plot_history(cyclic, ax=right, loss="val_loss")
-    for step in plateau.history["step"]:
+    for step in plateau.reductions["step"]:
         right.axvline(step, color="gray", ls=":")
     right.set_title("CyclicLR + ReduceLROnPlateau")
     save(fig, args.out, "reduce_on_plateau.png")

@@ -68,8 +68,8 @@ def main():
     # Cycles of 2 epochs (1 when the run is too short to fit two), even length.
     cycle_epochs = 2 if args.epochs - pretrain >= 4 else 1
     fge = keras_lr.FastGeometricEnsemble(
-        lr_high=0.05,
-        lr_low=0.005,
+        max_lr=0.05,
+        min_lr=0.005,
         cycle_steps=2 * math.ceil(cycle_epochs * spe / 2),
         directory=args.out / "fge",
         overwrite=True,
@@ -98,9 +98,7 @@ def main():
     last_steps = (
         snapshots.manifest["step"].to_numpy() - 1
     )  # a snapshot follows its cycle's last step
-    ax.plot(
-        last_steps, snapshots.schedule(last_steps), "v", ms=9, color="C3", label="snapshot saved"
-    )
+    ax.plot(last_steps, snapshots.rates(last_steps), "v", ms=9, color="C3", label="snapshot saved")
     ax.legend()
     ax.set_title(f"SnapshotEnsemble(n_snapshots={N_SNAPSHOTS}, max_lr=0.2)")
     save(ax.figure, args.out, "snapshot_ensemble.png")

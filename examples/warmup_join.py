@@ -34,9 +34,9 @@ def main():
 
     wsd = schedules.Join(
         [
-            schedules.Linear(start_lr=0.0, end_lr=PEAK, steps=warmup),
+            schedules.Linear(start_lr=0.0, end_lr=PEAK, total_steps=warmup),
             schedules.Constant(PEAK),
-            schedules.Linear(start_lr=PEAK, end_lr=0.0, steps=decay),
+            schedules.Linear(start_lr=PEAK, end_lr=0.0, total_steps=decay),
         ],
         boundaries=[warmup, total - decay],
     )

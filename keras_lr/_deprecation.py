@@ -92,3 +92,24 @@ def keyword_only(first: str, old_order: tuple[str, ...]) -> Callable:
         return wrapper
 
     return decorate
+
+
+def renamed_attribute(old: str, new: str) -> property:
+    """A read-only class attribute `old` that warns and gives the attribute `new`.
+
+    `history = renamed_attribute("history", "reductions")`: reading
+    `obj.history` warns with a `DeprecationWarning` that names `new` and
+    returns `obj.reductions` (a method comes back bound, so `obj.old(...)`
+    calls it).
+    """
+
+    def get(self: Any) -> Any:
+        warnings.warn(
+            f"{type(self).__name__}: attribute `{old}` is deprecated and will be removed "
+            f"in the next minor release; use `{new}`.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(self, new)
+
+    return property(get, doc=f"Deprecated name of `{new}`.")

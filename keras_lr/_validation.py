@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
+
+import numpy as np
 
 # Largest count or step a constructor accepts: the optimizer's step counter
 # (`iterations`) is int32 on JAX, so a longer schedule could never be reached
@@ -42,18 +44,19 @@ def real(name: str, value: Any) -> float:
     return out
 
 
-def positive_float(name: str, value: Any) -> float:
-    out = real(name, value)
-    if out <= 0:
-        raise ValueError(f"Argument `{name}` must be positive. {_received(name, value)}")
+def _signed(name: str, value: Any, out: float, *, zero: bool, what: str) -> Any:
+    """`out` (`value` converted) if > 0, or >= 0 with `zero`; else "must be {what}"."""
+    if out < 0 or (out == 0 and not zero):
+        raise ValueError(f"Argument `{name}` must be {what}. {_received(name, value)}")
     return out
+
+
+def positive_float(name: str, value: Any) -> float:
+    return _signed(name, value, real(name, value), zero=False, what="positive")
 
 
 def nonnegative_float(name: str, value: Any) -> float:
-    out = real(name, value)
-    if out < 0:
-        raise ValueError(f"Argument `{name}` must be non-negative. {_received(name, value)}")
-    return out
+    return _signed(name, value, real(name, value), zero=True, what="non-negative")
 
 
 def float_in(
@@ -107,19 +110,11 @@ def integer(name: str, value: Any) -> int:
 
 
 def positive_int(name: str, value: Any) -> int:
-    out = integer(name, value)
-    if out <= 0:
-        raise ValueError(f"Argument `{name}` must be a positive integer. {_received(name, value)}")
-    return out
+    return _signed(name, value, integer(name, value), zero=False, what="a positive integer")
 
 
 def nonnegative_int(name: str, value: Any) -> int:
-    out = integer(name, value)
-    if out < 0:
-        raise ValueError(
-            f"Argument `{name}` must be a non-negative integer. {_received(name, value)}"
-        )
-    return out
+    return _signed(name, value, integer(name, value), zero=True, what="a non-negative integer")
 
 
 def optional_positive_int(name: str, value: Any) -> int | None:
@@ -163,3 +158,18 @@ def callable_(name: str, value: Any) -> Any:
     if not callable(value):
         raise _type_error(name, value, "callable")
     return value
+
+
+def finite_nonnegative(
+    name: str, values: np.ndarray, what: str, received: Callable[[int], str]
+) -> np.ndarray:
+    """`values` if all are finite and >= 0, else a ValueError for the first that is not.
+
+    The message is "Argument `{name}` must {what}. Received: {received(k)}",
+    with k the index of that value (`received` shows it, e.g. "fn(3)=nan").
+    """
+    bad = np.flatnonzero(~np.isfinite(values) | (values < 0))
+    if bad.size:
+        k = int(bad[0])
+        raise ValueError(f"Argument `{name}` must {what}. Received: {received(k)}")
+    return values

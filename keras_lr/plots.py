@@ -9,30 +9,36 @@ from __future__ import annotations
 
 from typing import Any
 
+import keras
 import numpy as np
 
 from keras_lr import schedules as S
+from keras_lr.callbacks import ScheduleCallback
 
 
 def _axes(ax):
     if ax is not None:
         return ax
-    import matplotlib.pyplot as plt
-
-    _, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
+    _, ax = _new_figure(pyplot=True)
     return ax
 
 
 def _rates(callback_or_schedule: Any, steps: Any, fit_info: dict) -> tuple[np.ndarray, np.ndarray]:
     arr = S._as_steps(steps)
-    preview = getattr(callback_or_schedule, "schedule", None)
-    if callable(preview) and not isinstance(callback_or_schedule, S.Schedule):
-        return arr, preview(arr, **fit_info)
-    if callable(callback_or_schedule) or isinstance(callback_or_schedule, S.Schedule):
+    if isinstance(callback_or_schedule, ScheduleCallback):
+        return arr, callback_or_schedule.rates(arr, **fit_info)
+    # Any other callback (Keras's `LearningRateScheduler` sets a rate per epoch
+    # from `schedule(epoch, lr)`, `ReduceLROnPlateau` reacts to metrics) has
+    # no rate per step to preview.
+    if not isinstance(callback_or_schedule, keras.callbacks.Callback) and (
+        callable(callback_or_schedule) or isinstance(callback_or_schedule, S.Schedule)
+    ):
         return arr, S.evaluate(callback_or_schedule, arr)
     raise TypeError(
-        "Argument `callback_or_schedule` must be a keras_lr callback or a learning-"
-        f"rate schedule. Received: callback_or_schedule={callback_or_schedule!r}"
+        "Argument `callback_or_schedule` must be a keras_lr scheduling callback "
+        "(a `keras_lr.ScheduleCallback`), a keras_lr schedule, a Keras "
+        "`LearningRateSchedule` or a function of the step. Received: "
+        f"callback_or_schedule={callback_or_schedule!r}"
     )
 
 
@@ -51,13 +57,15 @@ def plot_schedule(
 
     Args:
         callback_or_schedule: a keras_lr scheduling callback, a keras_lr
-            schedule, or any Keras `LearningRateSchedule`.
+            schedule, any Keras `LearningRateSchedule`, or a function of the
+            step.  Other callbacks (Keras's `LearningRateScheduler`,
+            `ReduceLROnPlateau`) are a `TypeError`: they have no rate per step.
         steps: an int N for steps 0..N-1, or an array of steps.
         ax: matplotlib Axes to draw on; a new figure when None.
         log_scale: logarithmic rate axis.
         label: legend label (default: the class name).
         steps_per_epoch, epochs: what `fit` would know, for callbacks that take
-            their length or epoch size from `fit` (see `ScheduleCallback.schedule`).
+            their length or epoch size from `fit` (see `ScheduleCallback.rates`).
         **plot_kwargs: passed to `Axes.plot`.
 
     Returns:
@@ -116,24 +124,20 @@ def plot_history(history: Any, ax: Any = None, *, loss: str | None = "loss"):
     return ax
 
 
-def _finder_window(finder: Any, skip_start: int, skip_end: int):
+def _finder_window(finder: Any, skip_start: int | None, skip_end: int | None):
+    """The recorded steps a range-test plot draws: the suggestions' trimming
+    rule (`keras_lr.finder._suggest.window`) over every recorded step."""
     frame = finder.history
     if len(frame) == 0:
         raise ValueError("LRFinder has no results to plot: run it first.")
-    skip_start = max(int(skip_start), 0)
-    skip_end = max(int(skip_end), 0)
-    stop = len(frame) - skip_end
-    if stop - skip_start < 2:
-        # Too short a curve to trim: show all of it.
-        skip_start, stop = 0, len(frame)
-    return frame.iloc[skip_start:stop]
+    return frame.iloc[finder._window(len(frame), skip_start, skip_end)]
 
 
 def plot_lr_finder(
     finder: Any,
     ax: Any = None,
     *,
-    skip_start: int = 10,
+    skip_start: int | None = None,
     skip_end: int = 5,
     suggestion: bool = True,
 ):
@@ -144,6 +148,13 @@ def plot_lr_finder(
     what it is: "valley", "steepest", and "minimum/10" (the rate at the
     minimum of the smoothed loss divided by 10); "(unreliable)" is added when
     the loss never fell (`finder.reliable` is False).
+
+    The curve is trimmed by the rule the suggestions use
+    (`keras_lr.finder._suggest.window`): the first `skip_start` steps (default:
+    the first tenth of the ladder) and the last `skip_end` are left out when
+    enough steps remain.  The plot draws every recorded step, the one at which
+    the test stopped too, which the suggestions leave out; with `suggestion`
+    the span of rates the suggestions read is shaded.
 
     Returns:
         The matplotlib `Axes`.
@@ -169,8 +180,11 @@ def plot_lr_finder(
     if suggestion:
         import warnings
 
-        from keras_lr.finder._suggest import LABELS
-
+        read = finder._curve()[0]
+        if len(read):
+            ax.axvspan(
+                read[0], read[-1], color="0.5", alpha=0.12, lw=0, label="read by suggestions"
+            )
         with warnings.catch_warnings():
             # An unreliable test is said so in the legend, not by a warning.
             warnings.simplefilter("ignore")
@@ -178,32 +192,56 @@ def plot_lr_finder(
         note = "" if getattr(finder, "reliable", True) else " (unreliable)"
         for i, (method, rate) in enumerate(found.items()):
             if np.isfinite(rate):
-                label = f"{LABELS.get(method, method)}: {rate:.2g}{note}"
+                label = f"{finder._labels.get(method, method)}: {rate:.2g}{note}"
                 ax.axvline(rate, color=f"C{i + 3}", ls="--", lw=1, label=label)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="best", fontsize="small")
     return ax
 
 
-def plot_loss_change(finder: Any, ax: Any = None, *, skip_start: int = 10, skip_end: int = 5):
-    """Slope of the smoothed loss against log10(learning rate).
+def plot_loss_change(
+    finder: Any, ax: Any = None, *, skip_start: int | None = None, skip_end: int = 5
+):
+    """Slope against log10(learning rate) of the curve the suggestions read.
 
-    The most negative point is the "steepest" suggestion.
+    That curve is the smoothed loss before the stop (in validation mode, the
+    validation loss), trimmed as in `plot_lr_finder`
+    (`keras_lr.finder._suggest.window`; the slope is `_suggest.log_slope`).
+    With the default trim its most negative point is the "steepest" suggestion.
 
     Returns:
         The matplotlib `Axes`.
     """
-    window = _finder_window(finder, skip_start, skip_end)
-    lrs = window["lr"].to_numpy()
-    curve = window["smoothed_loss"].to_numpy()
-    keep = np.isfinite(curve)
+    lrs, slope = finder._loss_change(skip_start, skip_end)
     ax = _axes(ax)
-    if keep.sum() >= 2:
-        slope = np.gradient(curve[keep], np.log10(lrs[keep]))
-        ax.plot(lrs[keep], slope, color="C1")
+    if len(slope):
+        ax.plot(lrs, slope, color="C1")
     ax.axhline(0.0, color="0.5", lw=0.8)
     ax.set_xscale("log")
     ax.set_xlabel("learning rate")
     ax.set_ylabel("d loss / d log10(lr)")
     ax.grid(True, which="both", alpha=0.3)
     return ax
+
+
+def _new_figure(figsize=(6, 3.5), nrows: int = 1, ncols: int = 1, *, pyplot: bool = False):
+    """A figure with constrained layout and its Axes: the one figure factory of keras_lr.
+
+    With `pyplot=False` (files written by the command line) the figure is built
+    from `matplotlib.figure.Figure`: no GUI backend, no global state, nothing to
+    close.  The plot functions pass `pyplot=True` when they make a figure of
+    their own, so that a notebook or `plt.show()` displays it.
+
+    Returns:
+        (figure, axes): `axes` as `Figure.subplots` gives it, one `Axes` for
+        1 x 1 and an array otherwise.
+    """
+    if pyplot:
+        import matplotlib.pyplot as plt
+
+        fig = plt.figure(figsize=figsize, layout="constrained")
+    else:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=figsize, layout="constrained")
+    return fig, fig.subplots(nrows, ncols)

@@ -21,7 +21,6 @@ from hypothesis import strategies as st
 
 import keras_lr
 from keras_lr import schedules as S
-from keras_lr.callbacks import _base as _callbacks
 
 NAN, INF = float("nan"), float("inf")
 
@@ -152,18 +151,18 @@ WARMUP = {
 CONSTRUCTORS = {
     S.Constant: ({"learning_rate": 0.1}, {"learning_rate": NONNEGATIVE_FLOAT}),
     S.Linear: (
-        {"start_lr": 0.0, "end_lr": 0.1, "steps": 10},
-        {"start_lr": NONNEGATIVE_FLOAT, "end_lr": NONNEGATIVE_FLOAT, "steps": POSITIVE_INT},
+        {"start_lr": 0.0, "end_lr": 0.1, "total_steps": 10},
+        {"start_lr": NONNEGATIVE_FLOAT, "end_lr": NONNEGATIVE_FLOAT, "total_steps": POSITIVE_INT},
     ),
     S.Cosine: (
         {"max_lr": 0.1, "min_lr": 0.0, "total_steps": 10},
         {"max_lr": POSITIVE_FLOAT, "min_lr": NONNEGATIVE_FLOAT, "total_steps": POSITIVE_INT},
     ),
     S.Polynomial: (
-        {"initial_lr": 0.1, "max_steps": 10, "power": 1.0, "end_lr": 0.0},
+        {"initial_lr": 0.1, "total_steps": 10, "power": 1.0, "end_lr": 0.0},
         {
             "initial_lr": POSITIVE_FLOAT,
-            "max_steps": POSITIVE_INT,
+            "total_steps": POSITIVE_INT,
             "power": POSITIVE_FLOAT,
             "end_lr": NONNEGATIVE_FLOAT,
         },
@@ -206,8 +205,8 @@ CONSTRUCTORS = {
         },
     ),
     S.GeometricCycle: (
-        {"lr_high": 0.1, "lr_low": 0.01, "cycle_steps": 4},
-        {"lr_high": POSITIVE_FLOAT, "lr_low": POSITIVE_FLOAT, "cycle_steps": POSITIVE_INT},
+        {"max_lr": 0.1, "min_lr": 0.01, "cycle_steps": 4},
+        {"max_lr": POSITIVE_FLOAT, "min_lr": POSITIVE_FLOAT, "cycle_steps": POSITIVE_INT},
     ),
     S.OneCycle: (
         {"max_lr": 0.1, "total_steps": 100},
@@ -278,10 +277,10 @@ CONSTRUCTORS = {
         },
     ),
     keras_lr.PolynomialDecay: (
-        {"initial_lr": 0.1, "max_steps": 10},
+        {"initial_lr": 0.1, "total_steps": 10},
         {
             "initial_lr": POSITIVE_FLOAT,
-            "max_steps": POSITIVE_INT,
+            "total_steps": OPTIONAL_POSITIVE_INT,
             "power": POSITIVE_FLOAT,
             "end_lr": NONNEGATIVE_FLOAT,
             **WARMUP,
@@ -385,7 +384,7 @@ def relation_cases():
                 case_id=f"{ctor.__name__}-3phase-{pct}",
             )
     yield expect(keras_lr.ReduceLROnPlateau, {"monitor": ""}, ValueError, "monitor", "monitor=''")
-    geometric = {"lr_high": 0.1, "lr_low": 0.01}
+    geometric = {"max_lr": 0.1, "min_lr": 0.01}
     for cycle in (1, 5):
         yield expect(
             S.GeometricCycle,
@@ -397,10 +396,10 @@ def relation_cases():
         )
     yield expect(
         S.GeometricCycle,
-        {"lr_high": 0.01, "lr_low": 0.1, "cycle_steps": 4},
+        {"max_lr": 0.01, "min_lr": 0.1, "cycle_steps": 4},
         ValueError,
-        "lr_low",
-        "lr_low=0.1, lr_high=0.01",
+        "min_lr",
+        "min_lr=0.1, max_lr=0.01",
     )
     keras_cosine = keras.optimizers.schedules.CosineDecay(0.1, 10)
     for bad in (None, 0.1, keras_cosine, "cosine"):
@@ -517,8 +516,12 @@ def test_every_public_constructor_has_bad_argument_cases():
         for name in S.__all__
         if isinstance(getattr(S, name), type) and getattr(S, name) is not S.Schedule
     }
-    # The callbacks of `keras_lr.callbacks._base` (the range test has its own tests).
-    callbacks = {getattr(keras_lr, name) for name in _callbacks.__all__}
+    # The callbacks of `keras_lr.callbacks` (the range test has its own tests).
+    callbacks = {
+        getattr(keras_lr.callbacks, name)
+        for name in keras_lr.callbacks.__all__
+        if name not in ("FitContext", "fit_context")
+    }
     covered = set(CONSTRUCTORS) | {S.Join, S.Table}
     assert (schedule_classes | callbacks) <= covered
 
@@ -583,27 +586,27 @@ def test_evaluate_bad_schedule(schedule, error, shown):
 def test_preview_bad_fit_info(kwargs, shown):
     error = TypeError if isinstance(kwargs["steps_per_epoch"], float) else ValueError
     with pytest.raises(error, match=rf"`{shown.split('=')[0]}`.*{re.escape(shown)}"):
-        keras_lr.CyclicLR(0.1, 1.0, 4).schedule(10, **kwargs)
+        keras_lr.CyclicLR(0.1, 1.0, 4).rates(10, **kwargs)
 
 
 def test_preview_without_the_fit_info_it_needs_names_what_is_missing():
     with pytest.raises(ValueError, match="steps_per_epoch"):
-        keras_lr.StepDecay(0.1).schedule(10)
+        keras_lr.StepDecay(0.1).rates(10)
     with pytest.raises(ValueError, match="total_steps"):
-        keras_lr.OneCycleLR(0.1).schedule(10)
+        keras_lr.OneCycleLR(0.1).rates(10)
     with pytest.raises(ValueError, match="`steps`"):
-        keras_lr.CyclicLR(0.1, 1.0, 4).schedule()
+        keras_lr.CyclicLR(0.1, 1.0, 4).rates()
     with pytest.raises(ValueError, match="`warmup_steps`.*warmup_steps=50"):
-        keras_lr.CosineAnnealing(0.1, warmup_steps=50).schedule(10, steps_per_epoch=5, epochs=10)
+        keras_lr.CosineAnnealing(0.1, warmup_steps=50).rates(10, steps_per_epoch=5, epochs=10)
 
 
 def test_lambda_schedule_bad_rates_are_reported_at_the_step():
     cb = keras_lr.LambdaSchedule(lambda i: 1.0 - 0.25 * i)
     with pytest.raises(ValueError, match=r"`fn`.*fn\(5\)=(np\.float64\()?-0\.25"):
-        cb.schedule(20)
+        cb.rates(20)
     cb = keras_lr.LambdaSchedule(lambda i: math.nan if i == 3 else 0.1)
     with pytest.raises(ValueError, match=r"`fn`.*fn\(3\)=(np\.float64\()?nan"):
-        cb.schedule(5)
+        cb.rates(5)
 
 
 # --------------------------------------------------------------------------
@@ -647,8 +650,8 @@ def test_integral_floats_in_lists_of_steps_are_ints():
     cb = keras_lr.CyclicLR(0.1, 1.0, step_size=2000.0, step_size_down=np.float64(1000))
     assert cb.get_config()["step_size"] == 2000 and type(cb.get_config()["step_size"]) is int
     np.testing.assert_array_equal(
-        cb.schedule([0, 1000, 2000, 3000]),
-        keras_lr.CyclicLR(0.1, 1.0, 2000, step_size_down=1000).schedule([0, 1000, 2000, 3000]),
+        cb.rates([0, 1000, 2000, 3000]),
+        keras_lr.CyclicLR(0.1, 1.0, 2000, step_size_down=1000).rates([0, 1000, 2000, 3000]),
     )
 
 
@@ -704,7 +707,7 @@ def test_a_cycle_past_the_step_counter_is_refused_naming_its_parts(ctor, kwargs)
 def test_sgdr_cycle_past_the_step_counter_is_refused_once_the_epoch_length_is_known():
     cb = keras_lr.SGDRScheduler(0.0, 0.1, steps_per_epoch=2**16, cycle_length=2**15)
     with pytest.raises(ValueError, match=r"`cycle_length`.*2147483647.*cycle_length=32768"):
-        cb.schedule(4)
+        cb.rates(4)
 
 
 @pytest.mark.parametrize("value", [2**31, 10**400])
@@ -758,7 +761,7 @@ def test_a_numpy_scale_fn_trains_at_the_previewed_classic_rates(scale_mode):
     formula = bckenstler_clr(0.1, 1.0, 3, classic_sin_scale, scale_mode)
     expected = np.array([formula(i) for i in range(24)])
     assert len(np.unique(np.round(expected, 9))) >= 3
-    preview = cb.schedule(24)
+    preview = cb.rates(24)
     np.testing.assert_allclose(preview, expected, rtol=1e-12, atol=1e-15)
     probe = RateProbe(24)
     # The second fit (no initial_epoch) runs past the epochs the first planned:
@@ -795,7 +798,7 @@ def test_a_numpy_scale_fn_is_refused_by_the_schedule_pointing_to_the_callback():
 def test_a_numpy_scale_fn_with_a_bad_value_is_refused_before_training():
     cb = keras_lr.CyclicLR(0.1, 1.0, 2, scale_fn=lambda x: np.log(x - 2.0))
     with pytest.raises(ValueError, match=r"`scale_fn`.*finite.*scale_fn\(1\.0\)=nan"):
-        cb.schedule(8)
+        cb.rates(8)
     probe = RateProbe(8)
     with pytest.raises(ValueError, match=r"`scale_fn`.*scale_fn\(1\.0\)=nan"):
         probe.fit([cb], epochs=2, steps_per_epoch=4)
@@ -873,13 +876,13 @@ def test_callback_config_round_trip_previews_the_same_rates(name):
     if type(cb) is not keras_lr.ScheduleCallback:
         params |= {"warmup_steps", "warmup_start_lr"}
     assert set(config) == params
-    expected = cb.schedule(50, steps_per_epoch=5, epochs=10)
+    expected = cb.rates(50, steps_per_epoch=5, epochs=10)
     assert len(np.unique(expected)) > 1
-    np.testing.assert_array_equal(rebuilt.schedule(50, steps_per_epoch=5, epochs=10), expected)
+    np.testing.assert_array_equal(rebuilt.rates(50, steps_per_epoch=5, epochs=10), expected)
     # A different fit changes what the callbacks that read it preview, alike.
     np.testing.assert_array_equal(
-        rebuilt.schedule(60, steps_per_epoch=6, epochs=10),
-        cb.schedule(60, steps_per_epoch=6, epochs=10),
+        rebuilt.rates(60, steps_per_epoch=6, epochs=10),
+        cb.rates(60, steps_per_epoch=6, epochs=10),
     )
 
 
@@ -1055,13 +1058,13 @@ RANDOM_CALLBACKS = {
 @given(data=st.data())
 def test_random_valid_arguments_preview_finite_rates(name, data):
     cb = data.draw(RANDOM_CALLBACKS[name])
-    rates = cb.schedule(50, steps_per_epoch=5, epochs=10)
+    rates = cb.rates(50, steps_per_epoch=5, epochs=10)
     assert rates.shape == (50,) and rates.dtype == np.float64
     assert np.all(np.isfinite(rates)) and np.all(rates >= 0)
     if cb.warmup_steps:
         assert rates[0] == pytest.approx(cb.warmup_start_lr)
     rebuilt = type(cb).from_config(cb.get_config())
-    np.testing.assert_array_equal(rebuilt.schedule(50, steps_per_epoch=5, epochs=10), rates)
+    np.testing.assert_array_equal(rebuilt.rates(50, steps_per_epoch=5, epochs=10), rates)
 
 
 def test_random_callbacks_cover_every_scheduling_callback():

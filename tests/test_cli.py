@@ -1,6 +1,6 @@
 """The `keras-lr` command line: every subcommand, the files it writes, its errors.
 
-Most tests call `keras_lr.cli._main.main` in-process (it returns the exit status);
+Most tests call `keras_lr.cli.main` in-process (it returns the exit status);
 a few run the installed `keras-lr` console script and `python -m keras_lr`
 as a user does.  The demo runs once per module, with 2 epochs, and several
 tests read what it wrote.
@@ -8,7 +8,9 @@ tests read what it wrote.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import dataclasses
 import doctest
 import importlib.util
 import io
@@ -28,8 +30,9 @@ import pandas as pd
 import pytest
 
 import keras_lr
-from keras_lr.cli import _main as _cli
-from keras_lr.cli._main import SCHEDULES, main
+from keras_lr.cli import _commands, _files, _main, _parsing, _report, _specs, main
+from keras_lr.cli._errors import CLIError
+from keras_lr.cli._specs import SCHEDULES
 from keras_lr.finder._finder import ladder
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -83,8 +86,9 @@ def assert_png(path: Path):
     assert len(data) > 2000, path
 
 
-def test_docstring_example():
-    result = doctest.testmod(_cli)
+@pytest.mark.parametrize("module", [_main, _specs], ids=lambda m: m.__name__)
+def test_docstring_example(module):
+    result = doctest.testmod(module)
     assert result.attempted > 0
     assert result.failed == 0
 
@@ -115,7 +119,7 @@ def test_schedule_help_lists_every_schedule_with_its_constructor_defaults(capsys
     text = " ".join(out.split())  # help lines are wrapped
     for name, cls in SCHEDULES.items():
         assert f" {name} " in text
-        params = _cli.schedule_parameters(cls)
+        params = _specs.signature_parameters(cls)
         assert params, name
         for pname, param in params.items():
             if param.default is param.empty:
@@ -123,8 +127,10 @@ def test_schedule_help_lists_every_schedule_with_its_constructor_defaults(capsys
             else:
                 assert f"{pname}={param.default!r}" in text, (name, pname)
     # Warm-up arguments come from ScheduleCallback through **kwargs.
-    assert {"warmup_steps", "warmup_start_lr"} <= set(_cli.schedule_parameters(keras_lr.CyclicLR))
-    assert "directory" not in _cli.schedule_parameters(keras_lr.SnapshotEnsemble)
+    assert {"warmup_steps", "warmup_start_lr"} <= set(
+        _specs.signature_parameters(keras_lr.CyclicLR)
+    )
+    assert "directory" not in _specs.PARAMETERS["snapshot"]
 
 
 def test_version(capsys):
@@ -138,8 +144,8 @@ def test_version(capsys):
 
 
 def test_backend_switch_that_does_not_take_effect_fails(capsys, monkeypatch):
-    other = next(b for b in _cli.BACKENDS if b != BACKEND)
-    monkeypatch.setenv(_cli._SWITCHED, "1")
+    other = next(b for b in _parsing.BACKENDS if b != BACKEND)
+    monkeypatch.setenv(_main._SWITCHED, "1")
     code, out, err = run_cli(capsys, "--backend", other, "--version")
     assert code == 1
     assert f"could not switch to the {other} backend" in err
@@ -151,35 +157,136 @@ def test_backend_switch_that_does_not_take_effect_fails(capsys, monkeypatch):
 # Arguments for every schedule name, and what they become in Python.
 SAMPLES = {
     "constant": ["learning_rate=0.1"],
-    "linear": ["start_lr=0", "end_lr=1", "steps=8"],
+    "linear": ["start_lr=0", "end_lr=1", "total_steps=8"],
     "step": ["initial_lr=1", "milestones=2,3", "decay_factor=0.1"],
     "exponential": ["initial_lr=1", "gamma=0.5", "warmup_steps=2"],
-    "polynomial": ["initial_lr=1", "max_steps=15", "power=2"],
+    "polynomial": ["initial_lr=1", "total_steps=15", "power=2"],
     "cosine": ["max_lr=1", "min_lr=0.1"],
     "cyclic": ["base_lr=0.1", "max_lr=1", "step_size=3", "mode=triangular2"],
     "sgdr": ["min_lr=0", "max_lr=1", "cycle_length=1", "mult_factor=2", "lr_decay=0.5"],
     "onecycle": ["max_lr=1", "three_phase=true", "pct_start=0.25"],
     "snapshot": ["n_snapshots=3", "max_lr=0.5"],
-    "fge": ["lr_high=1", "lr_low=0.1", "cycle_steps=4"],
+    "fge": ["max_lr=1", "min_lr=0.1", "cycle_steps=4"],
 }
 PYTHON_ARGS = {
     "constant": dict(learning_rate=0.1),
-    "linear": dict(start_lr=0.0, end_lr=1.0, steps=8),
+    "linear": dict(start_lr=0.0, end_lr=1.0, total_steps=8),
     "step": dict(initial_lr=1.0, milestones=[2, 3], decay_factor=0.1),
     "exponential": dict(initial_lr=1.0, gamma=0.5, warmup_steps=2),
-    "polynomial": dict(initial_lr=1.0, max_steps=15, power=2.0),
+    "polynomial": dict(initial_lr=1.0, total_steps=15, power=2.0),
     "cosine": dict(max_lr=1.0, min_lr=0.1),
     "cyclic": dict(base_lr=0.1, max_lr=1.0, step_size=3, mode="triangular2"),
     "sgdr": dict(min_lr=0.0, max_lr=1.0, cycle_length=1, mult_factor=2.0, lr_decay=0.5),
     "onecycle": dict(max_lr=1.0, three_phase=True, pct_start=0.25),
     "snapshot": dict(n_snapshots=3, max_lr=0.5),
-    "fge": dict(lr_high=1.0, lr_low=0.1, cycle_steps=4),
+    "fge": dict(max_lr=1.0, min_lr=0.1, cycle_steps=4),
 }
 STEPS, SPE = 20, 4
 
 
 def test_every_schedule_name_has_a_sample():
     assert set(SAMPLES) == set(SCHEDULES) == set(PYTHON_ARGS)
+
+
+# -- the parameter specs ---------------------------------------------------------------
+
+SPEC_PARAMS = [(name, p) for name, params in _specs.PARAMETERS.items() for p in params]
+
+
+def _texts(convert):
+    """(text, value) pairs that `convert` must accept, by kind of converter."""
+    plain = dataclasses.replace(convert, optional=False)
+    texts = {
+        _specs.NUMBER: [("0.25", 0.25), ("1e-3", 1e-3), ("-2", -2.0)],
+        _specs.INTEGER: [("3", 3), ("2e3", 2000), ("7.0", 7)],
+        _specs.BOOL: [("true", True), ("No", False), ("1", True)],
+        _specs.INTEGERS: [("2,5", [2, 5]), ("4", [4]), ("1, 3,", [1, 3])],
+    }.get(plain)
+    if texts is None:  # a choice: every option, as written
+        options = re.findall(r"'([^']*)'", convert.what)
+        assert convert.what.startswith("one of ") and options, convert
+        texts = [(option, option) for option in options]
+    if convert.optional:
+        texts += [("none", None), ("None", None)]
+    return texts
+
+
+def test_every_spec_declares_exactly_the_constructor_arguments():
+    for name, spec in _specs.SPECS.items():
+        # Same names in the same order: `--help` lists them as the constructor does.
+        assert list(spec.params) == list(_specs.signature_parameters(spec.cls)), name
+        assert set(spec.renamed.values()) <= set(spec.params), name
+        assert not set(spec.renamed) & set(spec.params), name
+
+
+@pytest.mark.parametrize("name, param", SPEC_PARAMS)
+def test_every_parameter_of_every_schedule_parses(name, param):
+    convert = _specs.PARAMETERS[name][param].convert
+    for text, value in _texts(convert):
+        kwargs = _specs.parse_params(name, [*SAMPLES[name], f"{param}={text}"])
+        assert kwargs[param] == value and type(kwargs[param]) is type(value), (text, kwargs)
+    # The constructor takes what the converter gives: its own default, written as text.
+    default = _specs.PARAMETERS[name][param].default
+    if not _specs.PARAMETERS[name][param].required:
+        text = "none" if default is None else str(default).lower()  # True -> "true"
+        params = _specs.PARAMETERS[name]
+        required = [pair for pair in SAMPLES[name] if params[pair.split("=")[0]].required]
+        built = _specs.build_schedule(name, [*required, f"{param}={text}"])
+        assert isinstance(built, SCHEDULES[name])
+
+
+@pytest.mark.parametrize("name, param", SPEC_PARAMS)
+def test_a_bad_value_is_refused_by_the_parameter_name(name, param):
+    with pytest.raises(CLIError) as info:
+        _specs.parse_params(name, [f"{param}=@bad"])
+    message = str(info.value)
+    assert message.startswith(f"Argument `{param}` must be "), message
+    assert message.endswith(f"Received: {param}='@bad'"), message
+    assert info.value.code == 2
+
+
+def test_a_choice_is_refused_with_the_constructors_own_message():
+    with pytest.raises(CLIError) as info:
+        _specs.build_schedule("cyclic", ["mode=zigzag"])
+    with pytest.raises(ValueError) as python:
+        keras_lr.CyclicLR(mode="zigzag")
+    assert str(info.value) == str(python.value)
+
+
+@pytest.mark.parametrize(
+    "name, old, renames",
+    [
+        ("linear", ["start_lr=0", "end_lr=1", "steps=8"], {"steps": "total_steps"}),
+        ("polynomial", ["initial_lr=1", "max_steps=15"], {"max_steps": "total_steps"}),
+        (
+            "fge",
+            ["lr_high=1", "lr_low=0.1", "cycle_steps=4"],
+            {"lr_high": "max_lr", "lr_low": "min_lr"},
+        ),
+    ],
+)
+def test_old_parameter_names_still_work_with_a_warning(capsys, name, old, renames):
+    assert dict(_specs.SPECS[name].renamed) == renames
+    flags = [flag for pair in old for flag in ("-p", pair)]
+    code, out, err = run_cli(capsys, "schedule", name, "--steps", STEPS, *flags)
+    assert code == 0, err
+    assert err.splitlines() == [
+        f"keras-lr: warning: {name}: `{key}` is deprecated; use `{new}`"
+        for key, new in renames.items()
+    ]
+    # The same rates as under the new names, which warn about nothing.
+    for key, new in renames.items():
+        flags = [f.replace(f"{key}=", f"{new}=") if f.startswith(f"{key}=") else f for f in flags]
+    assert run_cli(capsys, "schedule", name, "--steps", STEPS, *flags) == (0, out, "")
+
+
+def test_an_old_spelling_in_renamed_is_passed_on_under_the_new_name(monkeypatch, capsys):
+    spec = dataclasses.replace(_specs.SPECS["cyclic"], renamed={"stepsize": "step_size"})
+    monkeypatch.setitem(_specs.SPECS, "cyclic", spec)
+    assert _specs.parse_params("cyclic", ["stepsize=3"]) == {"step_size": 3}
+    assert capsys.readouterr().err == (
+        "keras-lr: warning: cyclic: `stepsize` is deprecated; use `step_size`\n"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(SCHEDULES))
@@ -195,7 +302,7 @@ def test_schedule_prints_the_rates_of_the_python_object(capsys, name):
     if isinstance(obj, keras_lr.schedules.Schedule):
         expected = obj.numpy(np.arange(STEPS))
     else:
-        expected = obj.schedule(STEPS, steps_per_epoch=SPE, epochs=math.ceil(STEPS / SPE))
+        expected = obj.rates(STEPS, steps_per_epoch=SPE, epochs=math.ceil(STEPS / SPE))
     np.testing.assert_array_equal(rates, expected)  # repr round-trips floats exactly
     assert len(np.unique(rates)) > 1 or name == "constant"
 
@@ -309,14 +416,14 @@ def test_usage_errors(capsys, no_training, argv, expected):
 
 
 def test_count_bounds_are_inclusive():
-    assert _cli._step_count(str(_cli.MAX_STEPS)) == _cli.MAX_STEPS == 10**7
-    assert _cli._learning_rate("3.4e38") == 3.4e38
-    assert _cli._learning_rate("1.2e-38") == 1.2e-38
-    parser = _cli.build_parser()
+    assert _parsing._step_count(str(_parsing.MAX_STEPS)) == _parsing.MAX_STEPS == 10**7
+    assert _parsing._learning_rate("3.4e38") == 3.4e38
+    assert _parsing._learning_rate("1.2e-38") == 1.2e-38
+    parser = _parsing.build_parser()
     args = parser.parse_args(["demo", "--epochs", "10000", "--seed", str(2**32 - 1)])
     assert (args.epochs, args.seed) == (10**4, 2**32 - 1)
-    assert _cli._convert("step_size", "2147483647", "int") == 2**31 - 1
-    assert _cli._convert("milestones", "-2147483647,2e9", "Sequence[int]") == [1 - 2**31, 2 * 10**9]
+    assert _specs.INTEGER("step_size", "2147483647") == 2**31 - 1
+    assert _specs.INTEGERS("milestones", "-2147483647,2e9") == [1 - 2**31, 2 * 10**9]
 
 
 def test_plot_into_a_missing_folder_is_a_usage_error(capsys, tmp_path):
@@ -592,8 +699,8 @@ def test_output_folder_reports_a_failed_mkdir_as_bad_input(tmp_path, monkeypatch
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(Path, "mkdir", fail)
-    with pytest.raises(_cli.CLIError, match="cannot create --out .*: Permission denied") as info:
-        _cli.output_folder(tmp_path / "new")
+    with pytest.raises(CLIError, match="cannot create --out .*: Permission denied") as info:
+        _files.output_folder(tmp_path / "new")
     assert info.value.code == 2
 
 
@@ -723,6 +830,33 @@ def test_demo_html_report_is_self_contained(demo):
         assert f"<td>{label}</td>" in page
 
 
+def test_report_markdown_and_html_render_the_same_blocks(tmp_path):
+    (tmp_path / "curve.png").write_bytes(PNG + b"data")
+    document = _report.Document(
+        "Title",
+        [
+            _report.Heading("Part"),
+            _report.Paragraph("uses `find_lr` & more"),
+            _report.Table(("run", "accuracy"), [("x <1>", "0.5")]),
+            _report.Image(tmp_path / "curve.png", "the curve"),
+        ],
+    )
+    assert document.markdown() == (
+        "# Title\n\n## Part\n\nuses `find_lr` & more\n\n"
+        "| run | accuracy |\n|---|---|\n| x <1> | 0.5 |\n\n![the curve](curve.png)\n"
+    )
+    page = document.html()
+    assert page.startswith("<!DOCTYPE html>") and page.endswith("</body></html>\n")
+    assert "<title>Title</title>" in page
+    assert (
+        "<h1>Title</h1>\n<h2>Part</h2>\n<p>uses <code>find_lr</code> &amp; more</p>\n"
+        "<table><tr><th>run</th><th>accuracy</th></tr>\n<tr><td>x &lt;1&gt;</td><td>0.5</td></tr>"
+        "\n</table>\n"
+    ) in page
+    data = base64.b64encode(PNG + b"data").decode("ascii")
+    assert f'<p><img alt="the curve" src="data:image/png;base64,{data}"></p>' in page
+
+
 def test_demo_without_scikit_learn_says_what_to_install(capsys, monkeypatch, tmp_path):
     for name in [m for m in sys.modules if m.split(".")[0] == "sklearn"] + ["sklearn"]:
         monkeypatch.setitem(sys.modules, name, None)  # imports fail as if it were missing
@@ -755,7 +889,7 @@ def _run(argv, cwd):
 def test_console_script_previews_a_schedule(tmp_path):
     result = _run([_script(), "schedule", "onecycle", "--steps", 12, "-p", "max_lr=1"], tmp_path)
     assert result.returncode == 0, result.stderr
-    expected = keras_lr.OneCycleLR(1.0).schedule(12, steps_per_epoch=1, epochs=12)
+    expected = keras_lr.OneCycleLR(1.0).rates(12, steps_per_epoch=1, epochs=12)
     np.testing.assert_array_equal(parse_csv(result.stdout), expected)
     assert list(tmp_path.iterdir()) == []
 
@@ -804,14 +938,14 @@ class _FinishedTest:
 
 
 def test_suggestions_print_minimum_as_minimum_over_ten_and_say_when_unreliable(capsys):
-    _cli.print_suggestions(_FinishedTest(reliable=True))
+    _commands.print_suggestions(_FinishedTest(reliable=True))
     out = capsys.readouterr().out
     assert out.splitlines()[0] == "suggested learning rates:"
     assert re.search(r"^  minimum/10 +0\.003$", out, re.M)
     assert re.search(r"^  valley +0\.01  \(default\)$", out, re.M)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        _cli.print_suggestions(_FinishedTest(reliable=False))
+        _commands.print_suggestions(_FinishedTest(reliable=False))
     out = capsys.readouterr().out
     assert out.splitlines()[0] == "no reliable suggestion: the loss never fell"
     assert "(default)" not in out

@@ -3,24 +3,40 @@
 from __future__ import annotations
 
 import doctest
+import importlib
 import pathlib
+import pkgutil
 import re
 
 import pytest
 
 import keras_lr
-from keras_lr import schedules
-from keras_lr.callbacks import _base as _callbacks
-from keras_lr.finder import _finder
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
+# Every module of the package, new ones included without a list to keep.
+MODULES = sorted(
+    name
+    for _, name, _ in pkgutil.walk_packages(keras_lr.__path__, "keras_lr.")
+    if name != "keras_lr.__main__"  # runs the command line, no docstring examples
+)
+# Folders whose docstrings are known to carry examples: each must keep some.
+WITH_EXAMPLES = ("keras_lr.schedules", "keras_lr.callbacks")
 
-@pytest.mark.parametrize("module", [schedules, _callbacks, _finder], ids=lambda m: m.__name__)
-def test_docstring_examples(module):
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 or module is _finder
-    assert result.failed == 0
+
+def examples(name: str) -> doctest.TestResults:
+    return doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    assert examples(name).failed == 0
+
+
+@pytest.mark.parametrize("folder", WITH_EXAMPLES)
+def test_the_folders_known_for_examples_have_them(folder):
+    in_folder = [m for m in MODULES if m == folder or m.startswith(folder + ".")]
+    assert sum(examples(m).attempted for m in in_folder) > 0, f"no docstring example in {folder}"
 
 
 def test_readme_opens_with_the_two_setup_commands_that_ci_runs():

@@ -21,10 +21,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from keras_lr.ensembles import _load as _ensemble
-from keras_lr.ensembles._load import (
+from keras_lr.ensembles import (
     SnapshotFileNotFoundError,
     WeightedMean,
+    _collect,
+    _load,
+    _manifest,
+    _weights,
     fit_ensemble_weights,
     load_ensemble,
     read_manifest,
@@ -828,7 +831,13 @@ def test_weighted_mean_layer_checks_and_config():
         layer([np.ones((1, 2), "float32")] * 3)
 
 
-def test_docstring_examples():
-    result = doctest.testmod(_ensemble, optionflags=doctest.ELLIPSIS)
-    assert result.attempted >= 10
+@pytest.mark.parametrize(
+    "module, examples",
+    [(_manifest, 4), (_weights, 10), (_load, 8), (_collect, 6)],
+    ids=lambda m: getattr(m, "__name__", m),
+)
+def test_docstring_examples(module, examples, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the callbacks' examples name a directory
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= examples
     assert result.failed == 0

@@ -529,6 +529,100 @@ def test_to_csv_round_trips(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["finder.csv"]  # no temporary left
 
 
+@pytest.mark.parametrize(
+    "end, skip_start, skip_end, expected",
+    [
+        (100, 10, 5, (10, 95)),  # both ends trimmed
+        (16, 10, 5, (10, 16)),  # too few left for the end trim: the start only
+        (12, 10, 5, (0, 12)),  # too few left for either: the whole curve
+        (8, 0, 3, (0, 5)),
+        (40, 4, 0, (4, 40)),
+    ],
+)
+def test_one_trimming_rule(end, skip_start, skip_end, expected):
+    part = _suggest.window(end, skip_start, skip_end)
+    assert (part.start, part.stop) == expected
+    assert _suggest.skip_start_default(40) == 4 and _suggest.SKIP_END == 5
+
+
+def test_log_slope_is_the_gradient_against_log10_on_finite_points():
+    lrs = np.logspace(-4, 0, 9)
+    curve = 3.0 - 0.5 * np.log10(lrs)  # slope -0.5 per decade
+    curve[4] = np.nan
+    rates, slope = _suggest.log_slope(lrs, curve)
+    np.testing.assert_array_equal(rates, np.delete(lrs, 4))
+    np.testing.assert_allclose(slope, -0.5)
+    assert _suggest.steepest(lrs, curve) in rates
+    assert len(_suggest.log_slope(lrs[:1], curve[:1])[1]) == 0
+
+
+@pytest.fixture(scope="module")
+def diverged():
+    finder = finished_finder()
+    assert finder.diverged_at is not None  # the case where plot and suggestions can differ
+    return finder
+
+
+def test_recorded_smoothing_is_the_one_moving_average(diverged):
+    history = diverged.history
+    assert list(history.columns[:2]) == ["step", "lr"]
+    np.testing.assert_array_equal(
+        history["smoothed_loss"], _suggest.smooth(history["loss"], diverged.smoothing)
+    )
+
+
+def test_plot_and_suggestions_trim_the_curve_by_one_rule(diverged):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    history, end = diverged.history, diverged.diverged_at
+    # The suggestions: the smoothed loss before the stop, trimmed by the rule.
+    read = _suggest.window(end, _suggest.skip_start_default(diverged.num_steps), _suggest.SKIP_END)
+    lrs, curve = history["lr"].to_numpy()[read], history["smoothed_loss"].to_numpy()[read]
+    for method in _suggest.METHODS:
+        expected = np.clip(getattr(_suggest, method)(lrs, curve), diverged.min_lr, diverged.max_lr)
+        assert diverged.suggestion(method) == expected
+    # The plot: the same rule and defaults over every recorded step (the
+    # stopping one too), and the span the suggestions read shaded.
+    ax = diverged.plot()
+    drawn = _suggest.window(len(history), diverged.num_steps // 10, 5)
+    smoothed = [line for line in ax.get_lines() if line.get_label() == "smoothed loss"][0]
+    np.testing.assert_array_equal(smoothed.get_xdata(), history["lr"].to_numpy()[drawn])
+    (band,) = [p for p in ax.patches if p.get_label() == "read by suggestions"]
+    if hasattr(band, "get_width"):  # a Rectangle (matplotlib >= 3.9)
+        x = np.array([band.get_x(), band.get_x() + band.get_width()])
+    else:  # a Polygon
+        x = np.asarray(band.get_xy())[:, 0]
+    assert (x.min(), x.max()) == pytest.approx((lrs[0], lrs[-1]))
+    # The loss-change plot: the slope of the very curve "steepest" reads.
+    (line,) = diverged.plot_loss_change().get_lines()[:1]
+    np.testing.assert_array_equal(line.get_xdata(), lrs)
+    np.testing.assert_allclose(line.get_ydata(), np.gradient(curve, np.log10(lrs)))
+    assert line.get_xdata()[np.argmin(line.get_ydata())] == diverged.suggestion("steepest")
+
+
+def test_to_csv_goes_through_the_one_atomic_writer(diverged, tmp_path, monkeypatch):
+    from keras_lr import _io
+
+    path = tmp_path / "finder.csv"
+    path.write_text("kept\n")
+
+    def fail(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(_io.os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        diverged.to_csv(path)
+    assert path.read_text() == "kept\n"  # a failed write leaves the old file
+    assert [p.name for p in tmp_path.iterdir()] == ["finder.csv"]  # and no temporary
+    monkeypatch.undo()
+    calls = []
+    monkeypatch.setattr(_io, "write_csv", lambda *args: calls.append(args))
+    diverged.to_csv(path)
+    assert calls[0][0] == path
+    pd.testing.assert_frame_equal(calls[0][1], diverged.history)
+
+
 def test_validation_mode_records_val_loss_every_k_steps():
     finder = finished_finder(validation=True)
     val = finder.history["val_loss"]

@@ -118,8 +118,8 @@ def torch_one_cycle(
     return rate
 
 
-def polynomial(initial, max_steps, power, end):
-    return lambda i: (initial - end) * (1 - min(i, max_steps) / max_steps) ** power + end
+def polynomial(initial, total_steps, power, end):
+    return lambda i: (initial - end) * (1 - min(i, total_steps) / total_steps) ** power + end
 
 
 def cosine(max_lr, min_lr, total):
@@ -215,7 +215,7 @@ CASES = {
         torch_one_cycle(0.5, TOTAL, 0.25, 10.0, 100.0, "linear", True),
     ),
     "polynomial": (
-        lambda: keras_lr.PolynomialDecay(initial_lr=0.5, max_steps=20, power=2.0, end_lr=0.01),
+        lambda: keras_lr.PolynomialDecay(initial_lr=0.5, total_steps=20, power=2.0, end_lr=0.01),
         polynomial(0.5, 20, 2.0, 0.01),
     ),
     "exponential": (
@@ -283,7 +283,7 @@ SOME = pytest.mark.parametrize(
 
 
 def preview(callback, steps=TOTAL, epochs=EPOCHS):
-    return callback.schedule(steps, steps_per_epoch=SPE, epochs=epochs)
+    return callback.rates(steps, steps_per_epoch=SPE, epochs=epochs)
 
 
 def fresh_probe(n=TOTAL, **kwargs):

@@ -185,10 +185,10 @@ OTHERS = {
     ),
     "FastGeometricEnsemble": (
         keras_lr.FastGeometricEnsemble,
-        {"lr_high": 0.1, "lr_low": 0.01, "cycle_steps": 4},
+        {"max_lr": 0.1, "min_lr": 0.01, "cycle_steps": 4},
         {
-            "lr_high": float_kind(below(0.0, True)),
-            "lr_low": float_kind(below(0.0, True)),
+            "max_lr": float_kind(below(0.0, True)),
+            "min_lr": float_kind(below(0.0, True)),
             "cycle_steps": int_kind(1),
             "n_models": int_kind(1, optional=True),
             "save_format": choices_of(["weights", "model"]),
@@ -257,7 +257,7 @@ OTHERS = {
         {"offset": int_kind(0)},
     ),
     "schedule": (
-        lambda **kw: keras_lr.CyclicLR(0.1, 0.5, 3).schedule(**kw),
+        lambda **kw: keras_lr.CyclicLR(0.1, 0.5, 3).rates(**kw),
         {"steps": 10},
         {"steps_per_epoch": int_kind(1, optional=True), "epochs": int_kind(1, optional=True)},
     ),
@@ -300,8 +300,14 @@ def test_every_public_name_is_fuzzed():
     fuzzed = {c.__name__ for c in CONSTRUCTORS} | set(OTHERS)
     public = {name for name in keras_lr.__all__ if callable(getattr(keras_lr, name))}
     # Covered elsewhere: the ensemble weight fit and load_ensemble's arguments
-    # (tests/test_ensemble.py tables), plot_history (one argument, checked there).
-    elsewhere = {"fit_ensemble_weights", "load_ensemble", "plot_history"}
+    # (tests/test_ensemble.py tables), plot_history (one argument, checked there);
+    # SnapshotFileNotFoundError is an exception, raised, never built by users.
+    elsewhere = {
+        "fit_ensemble_weights",
+        "load_ensemble",
+        "plot_history",
+        "SnapshotFileNotFoundError",
+    }
     assert public - elsewhere <= fuzzed
     schedules = {n for n in S.__all__ if isinstance(getattr(S, n), type)} - {"Schedule"}
     assert schedules - {"Join"} <= fuzzed  # Join: test_arguments.relation_cases
@@ -377,10 +383,10 @@ LEAVES = {
         lambda hi: S.CosineRestarts(
             d(rate) * hi,
             hi,
-            d(length),
-            d(st.just(1.0) | st.floats(1.0, 3.0)),
-            d(unit),
-            d(st.integers(1, 8)),
+            cycle_length=d(length),
+            mult_factor=d(st.just(1.0) | st.floats(1.0, 3.0)),
+            lr_decay=d(unit),
+            steps_per_unit=d(st.integers(1, 8)),
         )
     )(d(peak)),
     "OneCycle": lambda d: (
@@ -454,10 +460,10 @@ def test_valid_snapshot_and_swa_callbacks_preview_finite_rates(
 ):
     assume(n <= spe * epochs and (n - 1) * math.ceil(spe * epochs / n) < spe * epochs)
     snap = keras_lr.SnapshotEnsemble(n, max_lr=max_lr, directory="unused", epochs=epochs)
-    rates = snap.schedule(spe * epochs, steps_per_epoch=spe)
+    rates = snap.rates(spe * epochs, steps_per_epoch=spe)
     assert np.all(np.isfinite(rates)) and rates.max() <= max_lr * (1 + 1e-12) and rates.min() >= 0
     fge = keras_lr.FastGeometricEnsemble(max_lr * 2, max_lr, 2 * fge_half, directory="unused")
-    assert np.all(np.isfinite(fge.schedule(50)))
+    assert np.all(np.isfinite(fge.rates(50)))
     keras_lr.StochasticWeightAveraging(epochs - 1, swa_lr=swa_lr)
     keras_lr.LRFinder(max_lr / 10, max_lr, num_steps=n + 1)
 

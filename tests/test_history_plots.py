@@ -216,6 +216,31 @@ def test_plot_functions_reject_other_inputs(plt):
         keras_lr.plot_schedule("cosine", 10)
 
 
+@pytest.mark.parametrize(
+    "callback",
+    [
+        keras.callbacks.LearningRateScheduler(lambda epoch, lr: lr * 0.5),
+        keras_lr.ReduceLROnPlateau(),
+    ],
+    ids=["keras-LearningRateScheduler", "ReduceLROnPlateau"],
+)
+def test_plot_schedule_refuses_callbacks_without_a_rate_per_step(plt, callback):
+    # Keras's LearningRateScheduler has a `.schedule` too, fn(epoch, lr): it
+    # must not be taken for a keras_lr preview (nor called with an array).
+    calls = []
+    if isinstance(callback, keras.callbacks.LearningRateScheduler):
+        fn = callback.schedule
+        callback.schedule = lambda *args, **kwargs: calls.append(args) or fn(*args, **kwargs)
+    with pytest.raises(
+        TypeError,
+        match=r"`callback_or_schedule` must be a keras_lr scheduling callback.*"
+        r"LearningRateSchedule.*function of the step\. Received: callback_or_schedule=<",
+    ):
+        keras_lr.plot_schedule(callback, 10)
+    assert calls == []
+    assert plt.get_fignums() == []  # refused before a figure is made
+
+
 def run_python(code):
     env = dict(os.environ, KERAS_BACKEND=BACKEND, MPLBACKEND="Agg")
     result = subprocess.run(
@@ -264,7 +289,7 @@ def test_keras_lr_works_without_matplotlib_installed():
         sys.modules["matplotlib"] = None  # any `import matplotlib...` now fails
         import keras_lr
         cb = keras_lr.CyclicLR(base_lr=1.0, max_lr=5.0, step_size=4)
-        assert cb.schedule(9).tolist() == [1, 2, 3, 4, 5, 4, 3, 2, 1]
+        assert cb.rates(9).tolist() == [1, 2, 3, 4, 5, 4, 3, 2, 1]
         try:
             keras_lr.plot_schedule(cb, 9)
         except ImportError:

@@ -256,7 +256,7 @@ def assert_same_runs(out):
     np.testing.assert_array_equal(ours[1], keras_run[1])  # rate after each epoch
     assert ours[2] == keras_run[2]  # logged learning_rate
     assert ours[3] == keras_run[3]
-    assert out["ours_callback"].history["epoch"].tolist() == keras_run[3]
+    assert out["ours_callback"].reductions["epoch"].tolist() == keras_run[3]
 
 
 @pytest.mark.parametrize("name", sorted(KERAS_DEFAULT_RUNS))
@@ -334,7 +334,7 @@ def test_threshold_mode_rel_is_pytorchs_rule(name):
         threshold_mode="rel",
     )
     probe, _ = run([Inject(metrics), plateau], len(metrics), 1)
-    assert plateau.history["epoch"].tolist() == reductions
+    assert plateau.reductions["epoch"].tolist() == reductions
     expected = [LR0 * 0.5 ** sum(r < e for r in reductions) for e in range(len(metrics))]
     assert_rates(per_epoch(probe.rates(), 1), expected)
 
@@ -416,7 +416,7 @@ def test_mode_auto_reads_the_direction_of_the_compiled_metric(name, built):
         history = model.fit(x, y, epochs=len(RISING), verbose=0, callbacks=callbacks)
         logged[impl] = history.history["learning_rate"]
         if impl == "ours":
-            assert plateau.history["epoch"].tolist() == ([2] if maximise else [1, 2, 3])
+            assert plateau.reductions["epoch"].tolist() == ([2] if maximise else [1, 2, 3])
     if "keras" in logged:
         assert logged["ours"] == logged["keras"]
 
@@ -439,7 +439,7 @@ def test_mode_auto_reads_a_per_output_loss_as_minimised():
     )
     callbacks = [Inject(RISING, key="val_a_loss"), plateau]
     model.fit(x, y, epochs=len(RISING), verbose=0, callbacks=callbacks)
-    assert plateau.history["epoch"].tolist() == [1, 2, 3]
+    assert plateau.reductions["epoch"].tolist() == [1, 2, 3]
 
 
 @pytest.mark.parametrize("built", [False, True], ids=["fresh", "metrics_built"])
@@ -457,17 +457,21 @@ def test_mode_auto_without_a_direction_raises_before_the_first_step(monitor, bui
     values = [1.0, 1.0, 1.0]
     plateau = keras_lr.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=1, mode="max")
     model.fit(x, y, epochs=3, verbose=0, callbacks=[Inject(values, key=monitor), plateau])
-    assert plateau.history["epoch"].tolist() == [1, 2]
+    assert plateau.reductions["epoch"].tolist() == [1, 2]
 
 
 def test_alone_history_records_each_reduction():
     metrics, spe = [1.0] * 6, 2
     plateau = plateau_min(patience=1, min_lr=0.1)
     run([Inject(metrics), plateau], len(metrics), spe)
-    hist = plateau.history
+    hist = plateau.reductions
     assert list(hist.columns) == ["epoch", "step", "old_lr", "new_lr"]
     assert hist["epoch"].tolist() == [1, 2, 3]
     assert hist["step"].tolist() == [4, 6, 8]
+    # `.history`, the old name, warns and gives the same table.
+    with pytest.warns(DeprecationWarning, match=r"ReduceLROnPlateau: attribute `history` is deprecated.*`reductions`"):
+        old = plateau.history
+    assert old.equals(hist)
     np.testing.assert_allclose(hist["old_lr"], [0.5, 0.25, 0.125], rtol=1e-6)
     np.testing.assert_allclose(hist["new_lr"], [0.25, 0.125, 0.1], rtol=1e-6)
 
@@ -556,7 +560,7 @@ def test_composed_reduction_scales_the_schedule_and_keeps_its_shape(kind, order)
     # The schedule's own history shows the scaled rates too.
     assert_rates(scheduler.history["lr"].to_numpy(), applied, atol=F32_ATOL)
 
-    hist = plateau.history
+    hist = plateau.reductions
     assert hist["epoch"].tolist() == [r[0] for r in reductions] == [2, 4, 5]
     assert hist["step"].tolist() == [r[1] for r in reductions]
     np.testing.assert_allclose(hist["old_lr"], [r[2] for r in reductions], rtol=1e-6)
@@ -578,7 +582,7 @@ def test_composed_min_lr_bounds_the_reduction(order):
         applied, np.array([base(i) for i in range(TOTAL)]) * np.repeat(scales, SPE), atol=F32_ATOL
     )
     assert applied[12] == pytest.approx(0.2, rel=1e-6)
-    assert plateau.history["epoch"].tolist() == [2]
+    assert plateau.reductions["epoch"].tolist() == [2]
 
 
 @ORDERS
@@ -623,7 +627,7 @@ def test_wraps_a_keras_learning_rate_schedule_in_scaled():
     scales = np.repeat([1, 1, 1, 0.5, 0.5, 0.25], SPE)
     expected = np.array([0.5 * 0.5 ** (i / 4) for i in range(TOTAL)]) * scales
     assert_rates(probe.rates(), expected, rtol=5e-6, atol=F32_ATOL)
-    assert plateau.history["epoch"].tolist() == [2, 4, 5]
+    assert plateau.reductions["epoch"].tolist() == [2, 4, 5]
 
 
 # -- missing monitor -------------------------------------------------------------
@@ -638,7 +642,7 @@ def test_missing_monitor_warns_once_and_changes_nothing():
     assert len(about) == 1
     assert issubclass(about[0].category, UserWarning)
     np.testing.assert_array_equal(probe.rates(), np.float32(LR0))
-    assert len(plateau.history) == 0
+    assert len(plateau.reductions) == 0
     assert_rates(history.history["learning_rate"], [LR0] * EPOCHS)
 
 
@@ -648,4 +652,4 @@ def test_missing_monitor_with_a_schedule_changes_nothing():
     with pytest.warns(UserWarning, match="val_missing"):
         probe, _ = run([scheduler, plateau], EPOCHS, SPE)
     assert_rates(probe.rates(), [smith_triangular(i) for i in range(TOTAL)], atol=F32_ATOL)
-    assert len(plateau.history) == 0
+    assert len(plateau.reductions) == 0

@@ -65,9 +65,13 @@ SCHEDULES = {
     "Cyclic-scale-Exponential-iterations": lambda: S.Cyclic(
         0.1, 1.0, 2, step_size_down=3, scale_fn=S.Exponential(1.0, 0.9), scale_mode="iterations"
     ),
-    "CosineRestarts": lambda: S.CosineRestarts(0.01, 1.0, 6, mult_factor=1.0),
-    "CosineRestarts-mult2": lambda: S.CosineRestarts(0.0, 1.0, 3, 2.0, lr_decay=0.8),
-    "CosineRestarts-mult1.5-spu": lambda: S.CosineRestarts(0.05, 1.0, 2, 1.5, steps_per_unit=3),
+    "CosineRestarts": lambda: S.CosineRestarts(0.01, 1.0, cycle_length=6, mult_factor=1.0),
+    "CosineRestarts-mult2": lambda: S.CosineRestarts(
+        0.0, 1.0, cycle_length=3, mult_factor=2.0, lr_decay=0.8
+    ),
+    "CosineRestarts-mult1.5-spu": lambda: S.CosineRestarts(
+        0.05, 1.0, cycle_length=2, mult_factor=1.5, steps_per_unit=3
+    ),
     "OneCycle": lambda: S.OneCycle(1.0, 30),
     "OneCycle-3phase-linear": lambda: S.OneCycle(
         1.0, 31, pct_start=0.25, anneal_strategy="linear", three_phase=True
@@ -85,7 +89,9 @@ SCHEDULES = {
     "Join-Scaled-keras": lambda: S.Join(
         [S.Constant(0.2), S.Scaled(keras_cosine_decay(), 1.0)], [4]
     ),
-    "warmup": lambda: S.warmup(S.CosineRestarts(0.0, 1.0, 4, 2.0), 5, start_lr=0.01),
+    "warmup": lambda: S.warmup(
+        S.CosineRestarts(0.0, 1.0, cycle_length=4, mult_factor=2.0), 5, start_lr=0.01
+    ),
 }
 SCHEDULE_IDS = sorted(SCHEDULES)
 
@@ -215,7 +221,7 @@ def restarts(rates):
     ],
 )
 def test_cosine_restarts_cycle_lengths(cycle_length, mult_factor, lengths):
-    sched = S.CosineRestarts(0.0, 1.0, cycle_length, mult_factor)
+    sched = S.CosineRestarts(0.0, 1.0, cycle_length=cycle_length, mult_factor=mult_factor)
     total = sum(lengths)
     rates = sched.numpy(total)
     assert_exact(rates, sgdr_reference(lengths, 0.0, 1.0))
@@ -225,7 +231,7 @@ def test_cosine_restarts_cycle_lengths(cycle_length, mult_factor, lengths):
 
 
 def test_cosine_restarts_lr_decay_lowers_each_peak():
-    sched = S.CosineRestarts(0.01, 1.0, 2, 2.0, lr_decay=0.5)
+    sched = S.CosineRestarts(0.01, 1.0, cycle_length=2, mult_factor=2.0, lr_decay=0.5)
     rates = sched.numpy(30)
     assert_exact(rates, sgdr_reference([2, 4, 8, 16], 0.01, 1.0, lr_decay=0.5))
     assert_exact(rates[[0, 2, 6, 14]], [1.0, 0.5, 0.25, 0.125])
@@ -233,16 +239,17 @@ def test_cosine_restarts_lr_decay_lowers_each_peak():
 
 def test_cosine_restarts_steps_per_unit_counts_cycles_in_units():
     # Units 3, ceil(4.5) = 5, ceil(7.5) = 8 of 2 steps each: per-step cosine.
-    sched = S.CosineRestarts(0.0, 1.0, 3, 1.5, steps_per_unit=2)
+    sched = S.CosineRestarts(0.0, 1.0, cycle_length=3, mult_factor=1.5, steps_per_unit=2)
     rates = sched.numpy(32)
     assert restarts(rates) == [0, 6, 16]
     assert_exact(rates, sgdr_reference([3, 5, 8], 0.0, 1.0, steps_per_unit=2))
     # Not the same as counting the cycle in steps: 6, ceil(9) = 9, ...
-    assert restarts(S.CosineRestarts(0.0, 1.0, 6, 1.5).numpy(32)) == [0, 6, 15, 29]
+    in_steps = S.CosineRestarts(0.0, 1.0, cycle_length=6, mult_factor=1.5)
+    assert restarts(in_steps.numpy(32)) == [0, 6, 15, 29]
 
 
 def test_cosine_restarts_cycle_ends_approach_min_lr():
-    sched = S.CosineRestarts(0.1, 1.0, 5, 1.0)
+    sched = S.CosineRestarts(0.1, 1.0, cycle_length=5, mult_factor=1.0)
     rates = sched.numpy(15)
     assert rates[0] == rates[5] == rates[10] == 1.0
     expected_last = 0.1 + 0.45 * (1 + math.cos(math.pi * 4 / 5))
@@ -255,7 +262,7 @@ def test_cosine_restarts_mult_factor_just_above_one_builds_quickly():
     # 1 + 2**-52: the cycle length must still grow (or stay), not hang.
     cycle_length, mult_factor = 10, math.nextafter(1.0, 2.0)
     start = time.perf_counter()
-    sched = S.CosineRestarts(0.0, 1.0, cycle_length, mult_factor)
+    sched = S.CosineRestarts(0.0, 1.0, cycle_length=cycle_length, mult_factor=mult_factor)
     assert time.perf_counter() - start < 2.0
     rates = sched.numpy(100)
     assert restarts(rates)[:2] == [0, cycle_length]
@@ -427,7 +434,7 @@ def test_evaluate_keras_lr_keras_builtin_float_and_callable():
         (S.Cosine(1.0, 0.1, 20), 1.0, 20, 0.1),
         (S.Polynomial(1.0, 20, 3.0, end_lr=0.01), 1.0, 20, 0.01),
         (S.OneCycle(1.0, 20, div_factor=5, final_div_factor=2), 0.2, 19, 0.1),
-        (S.CosineRestarts(0.1, 1.0, 5, 1.0), 1.0, 5, 1.0),
+        (S.CosineRestarts(0.1, 1.0, cycle_length=5, mult_factor=1.0), 1.0, 5, 1.0),
         (S.Linear(0.0, 3.0, 6), 0.0, 6, 3.0),
         (S.Exponential(0.5, 0.5), 0.5, 3, 0.0625),
     ],
@@ -548,7 +555,7 @@ def test_cyclic_custom_scale_fn_matches_torch():
     [(5, 1, 0.01, 0.5), (3, 2, 0.0, 1.0), (2, 3, 0.05, 0.3), (1, 2, 0.0, 0.1)],
 )
 def test_cosine_restarts_matches_torch(t0, t_mult, eta_min, base):
-    sched = S.CosineRestarts(eta_min, base, t0, float(t_mult))
+    sched = S.CosineRestarts(eta_min, base, cycle_length=t0, mult_factor=float(t_mult))
     theirs = torch_rates(
         lambda opt: torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
             opt, T_0=t0, T_mult=t_mult, eta_min=eta_min
@@ -658,10 +665,16 @@ LARGE = {
         lambda: S.Cyclic(0.1, 1.0, 5, mode="exp_range", gamma=0.999999),
         1_000_000,
     ),
-    "CosineRestarts-1e6": (lambda: S.CosineRestarts(0.0, 1.0, 13, 1.0), 1_000_003),
-    "CosineRestarts-mult2-1e6": (lambda: S.CosineRestarts(0.0, 1.0, 7, 2.0), 1_835_000),
+    "CosineRestarts-1e6": (
+        lambda: S.CosineRestarts(0.0, 1.0, cycle_length=13, mult_factor=1.0),
+        1_000_003,
+    ),
+    "CosineRestarts-mult2-1e6": (
+        lambda: S.CosineRestarts(0.0, 1.0, cycle_length=7, mult_factor=2.0),
+        1_835_000,
+    ),
     "CosineRestarts-mult1.5-spu-1e6": (
-        lambda: S.CosineRestarts(0.0, 1.0, 3, 1.5, steps_per_unit=97),
+        lambda: S.CosineRestarts(0.0, 1.0, cycle_length=3, mult_factor=1.5, steps_per_unit=97),
         1_000_000,
     ),
     "Exponential-1e6": (lambda: S.Exponential(1.0, 0.999999), 1_000_000),
@@ -700,8 +713,12 @@ AT_THE_STEP_LIMIT = {
     "Staircase": lambda: S.Staircase(1.0, 0.5, step_size=MAX_STEP),
     "Staircase-milestones": lambda: S.Staircase(1.0, 0.5, milestones=[2**30, MAX_STEP]),
     "Cyclic": lambda: S.Cyclic(0.1, 1.0, 2**30 - 1, step_size_down=2**30),
-    "CosineRestarts": lambda: S.CosineRestarts(0.0, 1.0, MAX_STEP // 7, 1.0, steps_per_unit=7),
-    "CosineRestarts-mult2": lambda: S.CosineRestarts(0.0, 1.0, 2**29, 2.0, steps_per_unit=3),
+    "CosineRestarts": lambda: S.CosineRestarts(
+        0.0, 1.0, cycle_length=MAX_STEP // 7, mult_factor=1.0, steps_per_unit=7
+    ),
+    "CosineRestarts-mult2": lambda: S.CosineRestarts(
+        0.0, 1.0, cycle_length=2**29, mult_factor=2.0, steps_per_unit=3
+    ),
     "OneCycle": lambda: S.OneCycle(1.0, MAX_STEP),
     "GeometricCycle": lambda: S.GeometricCycle(1.0, 0.1, MAX_STEP - 1),
     "Table-offset": lambda: S.Table([0.1, 0.2], offset=MAX_STEP - 1),
@@ -800,7 +817,7 @@ def test_property_warmup_ramp_monotone_up_to_the_schedule(target, frac, warmup_s
     base = {
         "cosine": lambda: S.Cosine(target, 0.0, 50),
         "cyclic": lambda: S.Cyclic(target, 2 * target, 5),
-        "restarts": lambda: S.CosineRestarts(0.0, target, 4, 2.0),
+        "restarts": lambda: S.CosineRestarts(0.0, target, cycle_length=4, mult_factor=2.0),
         "one_cycle": lambda: S.OneCycle(25 * target, 50),
     }[kind]()
     start_lr = base.numpy([0])[0] * frac
@@ -853,7 +870,14 @@ def test_property_cosine_restarts_within_bounds(
     max_lr, frac, cycle_length, mult_factor, steps_per_unit, steps
 ):
     min_lr = max_lr * frac
-    sched = S.CosineRestarts(min_lr, max_lr, cycle_length, mult_factor, 1.0, steps_per_unit)
+    sched = S.CosineRestarts(
+        min_lr,
+        max_lr,
+        cycle_length=cycle_length,
+        mult_factor=mult_factor,
+        lr_decay=1.0,
+        steps_per_unit=steps_per_unit,
+    )
     values = np.concatenate([sched.numpy(300), sched.numpy(steps)])
     assert within(values, min_lr, max_lr)
     first = cycle_length * steps_per_unit
@@ -870,7 +894,9 @@ def test_property_cosine_restarts_within_bounds(
 )
 def test_property_cosine_restarts_peaks_decay(max_lr, min_frac, lr_decay, cycle_length):
     min_lr = max_lr * min_frac
-    sched = S.CosineRestarts(min_lr, max_lr, cycle_length, 2.0, lr_decay)
+    sched = S.CosineRestarts(
+        min_lr, max_lr, cycle_length=cycle_length, mult_factor=2.0, lr_decay=lr_decay
+    )
     starts = np.cumsum([0] + [cycle_length * 2**k for k in range(5)])
     np.testing.assert_allclose(
         sched.numpy(starts), max_lr * lr_decay ** np.arange(6), rtol=1e-12, atol=1e-14 * max_lr

@@ -198,7 +198,7 @@ def test_more_snapshots_than_cycles_fit_is_refused_before_training(tmp_path, m, 
 
 def test_preview_and_config_round_trip(tmp_path):
     snap = keras_lr.SnapshotEnsemble(3, max_lr=0.5, directory=tmp_path, epochs=4)
-    rates = snap.schedule(20, steps_per_epoch=5)
+    rates = snap.rates(20, steps_per_epoch=5)
     np.testing.assert_allclose(rates, huang_rates(20, 3, 0.5))
     again = keras_lr.SnapshotEnsemble.from_config(snap.get_config())
     assert again.get_config() == snap.get_config()
@@ -273,8 +273,100 @@ def test_fge_rates_and_models_at_each_cycle_low(tmp_path):
 def test_fge_bad_cycle():
     with pytest.raises(ValueError, match="`cycle_steps`.*cycle_steps=5"):
         keras_lr.FastGeometricEnsemble(0.1, 0.01, cycle_steps=5)
-    with pytest.raises(ValueError, match="`lr_low`"):
+    with pytest.raises(ValueError, match="`min_lr`.*min_lr=0.1"):
         keras_lr.FastGeometricEnsemble(0.01, 0.1, cycle_steps=4)
+    with pytest.raises(ValueError, match="`max_lr`.*max_lr=0"):
+        keras_lr.FastGeometricEnsemble(0, 0.1, cycle_steps=4)
+
+
+def test_fge_old_argument_names_warn_and_mean_the_same(tmp_path):
+    new = keras_lr.FastGeometricEnsemble(max_lr=0.3, min_lr=0.05, cycle_steps=6)
+    with pytest.warns(DeprecationWarning, match="`lr_high`.*use `max_lr`"):
+        old = keras_lr.FastGeometricEnsemble(lr_high=0.3, lr_low=0.05, cycle_steps=6)
+    assert old.get_config() == new.get_config()
+    np.testing.assert_array_equal(old.rates(24), new.rates(24))
+    np.testing.assert_allclose(new.rates(24), garipov_rates(24, 6, 0.3, 0.05), rtol=1e-12)
+    # By position, as before the rename: (high, low, cycle_steps).
+    positional = keras_lr.FastGeometricEnsemble(0.3, 0.05, 6)
+    assert positional.get_config() == new.get_config()
+    with pytest.raises(TypeError, match="both `lr_high` and `max_lr`"):
+        keras_lr.FastGeometricEnsemble(max_lr=0.3, lr_high=0.3, min_lr=0.05, cycle_steps=6)
+    with pytest.warns(DeprecationWarning, match="`lr_low`.*use `min_lr`"):
+        assert new.lr_low == 0.05
+
+
+def test_fge_config_has_the_new_names_and_reads_the_old(recwarn):
+    fge = keras_lr.FastGeometricEnsemble(0.3, 0.05, cycle_steps=6, n_models=2, warmup_steps=3)
+    config = fge.get_config()
+    assert {"max_lr", "min_lr"} <= set(config) and not {"lr_high", "lr_low"} & set(config)
+    assert keras_lr.FastGeometricEnsemble.from_config(config).get_config() == config
+    saved_before = {
+        ("lr_high" if k == "max_lr" else "lr_low" if k == "min_lr" else k): value
+        for k, value in config.items()
+    }
+    recwarn.clear()
+    assert keras_lr.FastGeometricEnsemble.from_config(saved_before).get_config() == config
+    assert not [w for w in recwarn if issubclass(w.category, DeprecationWarning)]
+
+
+# -- warm-up -----------------------------------------------------------------------
+
+
+def ramp(warmup_steps, start_lr, target):
+    return start_lr + (target - start_lr) * np.arange(warmup_steps) / warmup_steps
+
+
+def check_snapshots(directory, paths, total, expected, steps):
+    entries = manifest(directory)["snapshots"]
+    assert [e["step"] for e in entries] == steps
+    for entry, path in zip(entries, paths):
+        weights = snapshot_weights(path, total)
+        assert not np.any(weights[entry["step"] :])
+        assert_rates(weights[: entry["step"]], expected[: entry["step"]], atol=1.5e-7)
+        assert entry["lr"] == pytest.approx(expected[entry["step"] - 1])
+
+
+def test_snapshot_warmup_shifts_the_cycles_and_the_snapshots(tmp_path):
+    # T = 24 steps, W = 4: three cycles of ceil(20 / 3) = 7 steps after the ramp,
+    # snapshots after steps 11 (inside epoch 2), 18 and 24.
+    total, w = 24, 4
+    probe = RateProbe(total)
+    snap = keras_lr.SnapshotEnsemble(
+        3, max_lr=0.4, directory=tmp_path, warmup_steps=w, warmup_start_lr=0.04
+    )
+    probe.fit([snap], epochs=6, steps_per_epoch=4)
+    expected = np.r_[ramp(w, 0.04, 0.4), huang_rates(total - w, 3, 0.4)]
+    assert_rates(probe.rates(), expected, atol=1.5e-7)
+    np.testing.assert_allclose(snap.rates(total, steps_per_epoch=4, epochs=6), expected)
+    check_snapshots(tmp_path, snap.snapshot_paths, total, expected, [11, 18, 24])
+    again = keras_lr.SnapshotEnsemble.from_config(snap.get_config())
+    assert again.get_config()["warmup_steps"] == w
+    assert again.get_config()["warmup_start_lr"] == 0.04
+
+
+def test_fge_warmup_shifts_the_cycles_and_the_models(tmp_path):
+    total, w = 24, 2
+    probe = RateProbe(total)
+    fge = keras_lr.FastGeometricEnsemble(0.3, 0.05, 6, directory=tmp_path, warmup_steps=w)
+    probe.fit([fge], epochs=6, steps_per_epoch=4)
+    cycles = garipov_rates(total - w, 6, 0.3, 0.05)
+    expected = np.r_[ramp(w, 0.0, cycles[0]), cycles]
+    assert_rates(probe.rates(), expected, atol=1.5e-7)
+    check_snapshots(tmp_path, fge.snapshot_paths, total, expected, [5, 11, 17, 23])
+    assert all(e["lr"] == pytest.approx(0.05) for e in manifest(tmp_path)["snapshots"])
+
+
+def test_warmup_that_leaves_no_cycle_is_refused_before_training(tmp_path):
+    probe = RateProbe(8)
+    snap = keras_lr.SnapshotEnsemble(2, directory=tmp_path / "s", warmup_steps=8)
+    with pytest.raises(ValueError, match="`warmup_steps`.*warmup_steps=8"):
+        probe.fit([snap], epochs=2, steps_per_epoch=4)
+    fge = keras_lr.FastGeometricEnsemble(0.3, 0.05, 6, directory=tmp_path / "f", warmup_steps=6)
+    with pytest.raises(ValueError, match="after a warm-up of 6 steps"):
+        probe.fit([fge], epochs=2, steps_per_epoch=4)
+    assert not np.any(probe.rates())
+    with pytest.raises(ValueError, match="`warmup_steps`"):
+        keras_lr.SnapshotEnsemble(2, warmup_steps=-1)
 
 
 # -- SWA -------------------------------------------------------------------------
@@ -311,6 +403,16 @@ def test_swa_lr_from_start_epoch_over_a_schedule():
     probe.fit([swa, cosine], epochs=6, steps_per_epoch=4)
     expected = S.Cosine(0.4, 0.0, 24).numpy(24)
     expected[12:] = 0.05
+    assert_rates(probe.rates(), expected, atol=1.5e-7)
+
+
+def test_swa_lr_over_the_users_own_schedule():
+    decay = keras.optimizers.schedules.ExponentialDecay(0.4, decay_steps=4, decay_rate=0.5)
+    probe = RateProbe(16, optimizer=keras.optimizers.SGD(learning_rate=decay))
+    swa = keras_lr.StochasticWeightAveraging(start_epoch=2, swa_lr=0.05, swap_at_end=False)
+    probe.fit([swa], epochs=4, steps_per_epoch=4)
+    expected = 0.4 * 0.5 ** (np.arange(16) / 4)
+    expected[8:] = 0.05
     assert_rates(probe.rates(), expected, atol=1.5e-7)
 
 

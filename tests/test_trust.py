@@ -241,7 +241,7 @@ def test_an_exception_in_a_step_gives_the_float_back_at_once(error, monkeypatch)
             probe.fit([cb], epochs=EPOCHS, steps_per_epoch=SPE)
     opt = probe.model.optimizer
     assert steps(probe.model) == 6
-    assert_rates(value(opt.learning_rate), cb.schedule([5])[0])
+    assert_rates(value(opt.learning_rate), cb.rates([5])[0])
     assert layout(opt) == fresh_layout(TOTAL + SPE)
     opt.learning_rate = 0.02
     probe.fit([], epochs=1, steps_per_epoch=SPE)
@@ -255,7 +255,7 @@ def test_an_exception_outside_a_step_is_cleaned_up_before_the_next_fit(error):
     with pytest.raises(type(error)):
         probe.fit([cb, RaiseInCallback(2, error)], epochs=EPOCHS, steps_per_epoch=SPE)
     assert steps(probe.model) == 2
-    last = cb.schedule([1])[0]
+    last = cb.rates([1])[0]
     probe.fit([], epochs=1, steps_per_epoch=SPE)
     assert_rates(probe.rates()[2 : 2 + SPE], np.full(SPE, last))
     probe.model.optimizer.learning_rate = 0.03  # a plain optimizer again
@@ -276,7 +276,7 @@ def test_two_scheduling_callbacks_on_one_optimizer_are_refused_before_training(t
     probe.model.optimizer.learning_rate = 0.1
     # Each alone still works afterwards.
     probe.fit([second], epochs=EPOCHS, steps_per_epoch=SPE)
-    assert_rates(probe.rates(), second.schedule(TOTAL), atol=F32_ATOL)
+    assert_rates(probe.rates(), second.rates(TOTAL), atol=F32_ATOL)
 
 
 def test_a_schedule_shorter_than_the_fit_warns_how_many_steps_run_at_its_end_rate():
@@ -286,7 +286,7 @@ def test_a_schedule_shorter_than_the_fit_warns_how_many_steps_run_at_its_end_rat
         probe.fit([cb], epochs=EPOCHS, steps_per_epoch=SPE)
     with pytest.warns(UserWarning, match="last 4 steps"):
         RateProbe(TOTAL).fit(
-            [keras_lr.PolynomialDecay(0.5, max_steps=6, warmup_steps=2)],
+            [keras_lr.PolynomialDecay(0.5, total_steps=6, warmup_steps=2)],
             epochs=EPOCHS,
             steps_per_epoch=SPE,
         )
@@ -349,7 +349,7 @@ def test_with_gradient_accumulation_every_update_trains_at_the_preview(driver, n
     probe = accumulating_probe(batches * epochs, n)
     cb = ACCUMULATED[driver](str(tmp_path / "snaps"))
     history = probe.fit([cb], epochs=epochs, steps_per_epoch=batches)
-    expected = cb.schedule(
+    expected = cb.rates(
         updates_per_epoch * epochs, steps_per_epoch=updates_per_epoch, epochs=epochs
     )
     # The rate changes only between updates: every batch of an update moved
@@ -396,7 +396,7 @@ def test_with_gradient_accumulation_swa_holds_its_rate_from_the_first_update_of_
     swa = keras_lr.StochasticWeightAveraging(start_epoch=2, swa_lr=0.05, swap_at_end=False)
     probe.fit([cyclic, swa], epochs=3, steps_per_epoch=8)
     applied = applied_per_update(probe, 2)
-    assert_rates(applied[:8], cyclic.schedule(8), atol=F32_ATOL)
+    assert_rates(applied[:8], cyclic.rates(8), atol=F32_ATOL)
     assert_rates(applied[8:], np.full(4, 0.05))
     assert swa.n_averaged == 1
 
@@ -407,7 +407,7 @@ def test_with_gradient_accumulation_plateau_floor_is_the_rate_of_the_update():
     plateau = keras_lr.ReduceLROnPlateau(monitor="loss", factor=0.01, patience=0, min_lr=0.05)
     probe.fit([cosine, plateau], epochs=3, steps_per_epoch=8)
     applied = applied_per_update(probe, 2)
-    base = cosine.schedule(12)
+    base = cosine.rates(12)
     # The first reduction (after epoch 1, update 8) may not lower the rate of
     # update 8 under min_lr: scale = min_lr / base(8).
     assert_rates(applied[8], 0.05, atol=F32_ATOL * 2)
@@ -422,7 +422,7 @@ def test_epochs_that_end_inside_an_update_are_refused_when_a_callback_counts_epo
     # A schedule counted in steps needs no epoch length.
     cb = keras_lr.CyclicLR(base_lr=0.1, max_lr=0.5, step_size=3)
     probe.fit([cb], epochs=2, steps_per_epoch=10)
-    assert_rates(applied_per_update(probe, 4)[:5], cb.schedule(5), atol=F32_ATOL * 4)
+    assert_rates(applied_per_update(probe, 4)[:5], cb.rates(5), atol=F32_ATOL * 4)
 
 
 # -- 3. steps_per_execution and epochs of endless data -----------------------------
@@ -454,8 +454,8 @@ if MULTI_STEP_EXECUTION:
         probe.fit([cb], epochs=2, steps_per_epoch=5)
         ran = steps(probe.model)  # Keras runs whole executions: 6 per epoch
         assert ran == 12
-        assert_rates(probe.rates()[:ran], cb.schedule(ran), atol=F32_ATOL)
-        assert_rates(cb.history["lr"].to_numpy(), cb.schedule(ran), atol=F32_ATOL)
+        assert_rates(probe.rates()[:ran], cb.rates(ran), atol=F32_ATOL)
+        assert_rates(cb.history["lr"].to_numpy(), cb.rates(ran), atol=F32_ATOL)
 
 
 # -- 7. files ---------------------------------------------------------------------

@@ -24,6 +24,11 @@ from keras_lr._compat._optimizer import (
     variable_index,
     version_tuple,
 )
+from keras_lr._compat._saving import (
+    MODEL_WEIGHT_GROUPS,
+    is_functional,
+    weights_file_layout,
+)
 from keras_lr._compat._trainer import (
     StepWriter,
     drop_jax_state,
@@ -38,11 +43,13 @@ from keras_lr._compat._trainer import (
 )
 
 __all__ = [
+    "MODEL_WEIGHT_GROUPS",
     "StepWriter",
     "add_optimizer_property",
     "batch_step",
     "drop_jax_state",
     "guard",
+    "is_functional",
     "is_variable",
     "keras_version",
     "version_tuple",
@@ -60,4 +67,5 @@ __all__ = [
     "unguard",
     "untrack_rate_variable",
     "variable_index",
+    "weights_file_layout",
 ]

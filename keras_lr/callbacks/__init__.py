@@ -1,21 +1,23 @@
 """Scheduling callbacks: each installs one schedule from `keras_lr.schedules`
 in the optimizer for the whole `fit`; `ReduceLROnPlateau` scales whatever
-rate is installed when a monitored metric stops improving."""
+rate is installed when a monitored metric stops improving.
 
-from keras_lr.callbacks._base import (
+`_base` holds `ScheduleCallback` (on `_driver`, what a callback does to the
+optimizers over a fit, and `_context`, what `fit` tells it); `_spec` declares
+a callback once from its schedule; `_cyclic`, `_decays` and `_lambda` are the
+callbacks; `_plateau` with `_monitor` is `ReduceLROnPlateau`.
+"""
+
+from keras_lr.callbacks._base import FitContext, ScheduleCallback
+from keras_lr.callbacks._cyclic import CyclicLR, OneCycleLR, SGDRScheduler
+from keras_lr.callbacks._decays import (
     CosineAnnealing,
-    CyclicLR,
     ExponentialDecay,
-    FitContext,
-    LambdaSchedule,
-    OneCycleLR,
     PolynomialDecay,
-    ReduceLROnPlateau,
-    ScheduleCallback,
-    SGDRScheduler,
     StepDecay,
-    fit_context,
 )
+from keras_lr.callbacks._lambda import LambdaSchedule
+from keras_lr.callbacks._plateau import ReduceLROnPlateau
 
 __all__ = [
     "CosineAnnealing",
@@ -29,5 +31,4 @@ __all__ = [
     "SGDRScheduler",
     "ScheduleCallback",
     "StepDecay",
-    "fit_context",
 ]

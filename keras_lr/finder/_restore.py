@@ -6,6 +6,7 @@ import keras
 import numpy as np
 
 from keras_lr import _compat, _rate
+from keras_lr import schedules as S
 
 
 def global_rng_states() -> dict:
@@ -60,6 +61,28 @@ class Snapshot:
             else None
             for src in self.sources
         ]
+
+    def install_ladder(self, rates: np.ndarray) -> None:
+        """Drives a schedule-held rate by the ladder, as an in-graph table from the current step.
+
+        Nothing to do in assignment mode (a float rate): the test writes the
+        variable.  The slot itself is set (not the setter), so that the
+        optimizer's variable list keeps its shape and order.
+        """
+        if self.assign_mode:
+            return
+        table = S.Table(rates, offset=_rate.current_step(self.optimizers[0]))
+        for opt in self.optimizers:
+            _compat.set_rate_slot(opt, _rate.per_update(opt, table))
+        _compat.retrace(self.model)
+
+    def restore(self, variables: bool = True) -> None:
+        """Puts back the rate and, with `variables`, every variable and random stream."""
+        self.restore_rate()
+        if variables:
+            self.restore_variables()
+        if not self.assign_mode:
+            _compat.retrace(self.model)
 
     def restore_rate(self):
         for opt, held, source, rate in zip(self.optimizers, self.held, self.sources, self.rates):

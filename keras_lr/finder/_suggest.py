@@ -1,7 +1,10 @@
-"""Reading a learning-rate range test curve: smoothing and suggestions.
+"""Reading a learning-rate range test curve: smoothing, trimming, slope,
+suggestions and the reliability check.
 
 Pure NumPy functions of the recorded rates and losses, so they are tested on
-synthetic curves without training.
+synthetic curves without training.  Each reading is written once here and
+used by the recording callback (`MovingAverage`), the suggestions, and the
+plots (`window`, `log_slope`).
 """
 
 from __future__ import annotations
@@ -14,19 +17,62 @@ METHODS = ("valley", "steepest", "minimum")
 # rate at the minimum but a tenth of it.
 LABELS = {"valley": "valley", "steepest": "steepest", "minimum": "minimum/10"}
 
+# The trimming rule's defaults (see `window`): the last 5 points are left out
+# (fastai's `skip_end`), and a trimmed curve keeps at least 5 points.
+SKIP_END = 5
+MIN_POINTS = 5
 
-def smooth(losses: np.ndarray, beta: float) -> np.ndarray:
+
+class MovingAverage:
     """Exponential moving average with bias correction (as fastai's recorder).
 
-    avg_k = beta * avg_(k-1) + (1 - beta) * loss_k,  smoothed_k = avg_k / (1 - beta^(k+1))
+        avg_k = beta * avg_(k-1) + (1 - beta) * loss_k,  smoothed_k = avg_k / (1 - beta^(k+1))
+
+    One value at a time (`update` returns smoothed_k), so the recording
+    callback and `smooth` share the one formula.
     """
-    losses = np.asarray(losses, dtype=np.float64)
-    out = np.empty_like(losses)
-    avg = 0.0
-    for k, value in enumerate(losses):
-        avg = beta * avg + (1.0 - beta) * value
-        out[k] = avg / (1.0 - beta ** (k + 1))
-    return out
+
+    def __init__(self, beta: float):
+        self.beta = float(beta)
+        self.avg = 0.0
+        self.count = 0
+
+    def update(self, value: float) -> float:
+        self.avg = self.beta * self.avg + (1.0 - self.beta) * value
+        self.count += 1
+        return self.avg / (1.0 - self.beta**self.count)
+
+
+def smooth(losses: np.ndarray, beta: float) -> np.ndarray:
+    """`MovingAverage` over a whole curve: smoothed_k for every k."""
+    average = MovingAverage(beta)
+    values = np.asarray(losses, dtype=np.float64)
+    return np.array([average.update(value) for value in values], dtype=np.float64)
+
+
+def skip_start_default(num_steps: int) -> int:
+    """The points `window` leaves out at the start by default: the first tenth of the ladder."""
+    return int(num_steps) // 10
+
+
+def window(
+    end: int, skip_start: int, skip_end: int = SKIP_END, min_points: int = MIN_POINTS
+) -> slice:
+    """The points [start, stop) of a curve of `end` points that are read and drawn.
+
+    The one trimming rule of the range test, for the suggestions, the plot and
+    the loss-change plot: leave out the first `skip_start` points (the moving
+    average is still settling there; by default `skip_start_default`, the first
+    tenth of the ladder) and the last `skip_end` (default 5, as fastai), when
+    at least `min_points` remain; else leave out only the first `skip_start`,
+    when that leaves `min_points`; else keep the whole curve.
+    """
+    start, stop = max(int(skip_start), 0), end - max(int(skip_end), 0)
+    if stop - start >= min_points:
+        return slice(start, stop)
+    if end - start >= min_points:
+        return slice(start, end)
+    return slice(0, end)
 
 
 def _finite_prefix(lrs: np.ndarray, curve: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -34,12 +80,23 @@ def _finite_prefix(lrs: np.ndarray, curve: np.ndarray) -> tuple[np.ndarray, np.n
     return lrs[keep], curve[keep]
 
 
+def log_slope(lrs: np.ndarray, curve: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rates, d curve / d log10(rate)) at the finite points of the curve.
+
+    `np.gradient` against log10(rate): central differences inside, one-sided
+    at the ends.  Both arrays are empty for fewer than 2 finite points.
+    """
+    lrs, curve = _finite_prefix(np.asarray(lrs, np.float64), np.asarray(curve, np.float64))
+    if len(curve) < 2:
+        return lrs[:0], curve[:0]
+    return lrs, np.gradient(curve, np.log10(lrs))
+
+
 def steepest(lrs: np.ndarray, curve: np.ndarray) -> float:
-    """Rate of the most negative slope of the curve against log10(rate)."""
-    lrs, curve = _finite_prefix(lrs, curve)
-    if len(curve) < 3:
+    """Rate of the most negative slope of the curve against log10(rate) (`log_slope`)."""
+    lrs, slope = log_slope(lrs, curve)
+    if len(slope) < 3:
         return float("nan")
-    slope = np.gradient(curve, np.log10(lrs))
     return float(lrs[int(np.argmin(slope))])
 
 
@@ -166,3 +223,79 @@ def cyclic_bounds(lrs: np.ndarray, losses: np.ndarray, drop: float = 0.1) -> tup
         if falling.size:
             base = float(lrs[int(falling[0])])
     return float(np.clip(base, high_lr / 10.0, high_lr / 3.0)), high_lr
+
+
+def unreliable_reason(
+    losses: list[float],
+    lrs: np.ndarray,
+    num_steps: int,
+    end: int,
+    *,
+    diverged_at: int | None = None,
+    stop_reason: str | None = None,
+    val: list[float] | None = None,
+    min_drop: float = 0.1,
+) -> str | None:
+    """Why a range test has no reliable answer, or None.
+
+    `losses` are the recorded losses, `lrs` the rates the steps applied,
+    `end` the steps before the stop, `val` the validation losses before it.
+    Writing w = max(3, num_steps // 10) (the first tenth of the ladder), the
+    test is *unreliable* when
+
+    - it stopped (diverged, or the loss was not finite) or ended before step w;
+    - or the loss never falls: with W = max(3, num_steps // 5), L0 the mean
+      log loss of steps 0..W-1 and s the noise of one step's log loss
+      (median |log loss_(k+1) - log loss_k| / 0.954, before the stop), no mean
+      of the log losses of W consecutive steps before the stop is below
+      L0 - max(-log(0.9), 2 * s * sqrt(2 / W)): the loss never drops clearly
+      below its starting level, that is by a tenth and by more than twice the
+      noise of the difference of two such means.  Losses that are not all
+      positive are compared as they are, the drop being 0.1 * |L0| (`falls`).
+      With validation losses, some validation loss must also be a tenth
+      (`min_drop`) below the first one.
+
+    That is what an already-trained model gives, or a ladder that starts where
+    the loss already diverges.  A short or very noisy test (a few dozen steps
+    of small batches) can hide a real descent the same way: the reason then
+    says to raise `num_steps` or the batch size.
+    """
+    first = max(3, num_steps // 10)
+    if end < first:
+        if diverged_at is not None:
+            return (
+                f"the test stopped at step {end} of {num_steps} (rate "
+                f"{lrs[end]:.3g}), within the first tenth of the ladder, where "
+                f"{stop_reason}: lower `min_lr`, or the model is already trained"
+            )
+        return (
+            f"the test ran only {len(losses)} of {num_steps} steps: give `fit` more "
+            "batches (`find_lr` cycles over the data)"
+        )
+    # Means over a fifth of the ladder, and two standard deviations: batch
+    # losses vary by their batch, and a short test of a fresh model must
+    # not read as flat.
+    if not falls(losses[:end], max(3, num_steps // 5), min_drop, z=2.0):
+        span = (
+            f"the loss never fell clearly (a tenth, beyond its noise) below its "
+            f"starting level {float(np.mean(losses[:first])):.3g} between rates "
+            f"{lrs[0]:.3g} and {lrs[end - 1]:.3g}"
+        )
+        if diverged_at is None:
+            return (
+                f"{span}, nor diverged: raise `max_lr` so that the ladder reaches "
+                "rates at which the loss moves, or the model is already trained"
+            )
+        return (
+            f"{span} before it diverged: the model is already trained (a range test "
+            "has nothing to find: keep the rate it trained at, or lower it to "
+            "fine-tune), or the ladder starts too high: lower `min_lr`; a short or "
+            "noisy test can also hide a descent: raise `num_steps` or `batch_size`"
+        )
+    if val is not None and len(val) > 1 and not falls(val, 1, min_drop, z=0.0):
+        return (
+            f"the validation loss never fell {min_drop:.0%} below its first "
+            f"value {val[0]:.3g}: check that `validation_data` is drawn from the "
+            "training distribution, or lower `min_lr`"
+        )
+    return None
