@@ -339,7 +339,10 @@ def test_schedule_is_the_old_name_of_rates(cls):
 
 def test_plateau_history_is_the_old_name_of_reductions():
     plateau = keras_lr.ReduceLROnPlateau()
-    with pytest.warns(DeprecationWarning, match=r"ReduceLROnPlateau: attribute `history` is deprecated.*`reductions`"):
+    with pytest.warns(
+        DeprecationWarning,
+        match=r"ReduceLROnPlateau: attribute `history` is deprecated.*`reductions`",
+    ):
         old = plateau.history
     assert old.equals(plateau.reductions)
     assert list(old.columns) == ["epoch", "step", "old_lr", "new_lr"]

@@ -469,7 +469,10 @@ def test_alone_history_records_each_reduction():
     assert hist["epoch"].tolist() == [1, 2, 3]
     assert hist["step"].tolist() == [4, 6, 8]
     # `.history`, the old name, warns and gives the same table.
-    with pytest.warns(DeprecationWarning, match=r"ReduceLROnPlateau: attribute `history` is deprecated.*`reductions`"):
+    with pytest.warns(
+        DeprecationWarning,
+        match=r"ReduceLROnPlateau: attribute `history` is deprecated.*`reductions`",
+    ):
         old = plateau.history
     assert old.equals(hist)
     np.testing.assert_allclose(hist["old_lr"], [0.5, 0.25, 0.125], rtol=1e-6)
