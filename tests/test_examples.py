@@ -19,6 +19,25 @@ EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 EXAMPLES = sorted(p.stem for p in EXAMPLES_DIR.glob("*.py") if not p.name.startswith("_"))
 ACCURACY = re.compile(r"test accuracy: (\S+)$", re.MULTILINE)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def home_backend(name: str) -> str | None:
+    """The one backend an example runs on in the suite; None: on every backend.
+
+    The examples use public API only, and the suite tests every behaviour on
+    every backend, so each example runs on one backend, in turn (about 5
+    minutes of CI per backend saved); `find_lr`, the README's main job, runs
+    on all three.  KERAS_LR_ALL_EXAMPLES=1 runs every example everywhere.
+    """
+    if name == "find_lr" or os.environ.get("KERAS_LR_ALL_EXAMPLES") == "1":
+        return None
+    return BACKENDS[EXAMPLES.index(name) % len(BACKENDS)]
+
+
+def test_every_example_has_a_home_backend():
+    homes = {home_backend(name) for name in EXAMPLES if name != "find_lr"}
+    assert os.environ.get("KERAS_LR_ALL_EXAMPLES") == "1" or homes == set(BACKENDS)
 
 
 def test_every_example_is_listed_in_the_readme():
@@ -31,6 +50,10 @@ def test_every_example_is_listed_in_the_readme():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_example_runs(name, tmp_path):
+    home = home_backend(name)
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if home is not None and home != backend:
+        pytest.skip(f"{name} runs on the {home} backend (examples take turns; see home_backend)")
     out = tmp_path / "out"  # not created: the example must create it
     env = dict(os.environ, MPLBACKEND="Agg", TF_CPP_MIN_LOG_LEVEL="3")
     result = subprocess.run(
