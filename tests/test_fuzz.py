@@ -181,6 +181,8 @@ OTHERS = {
             "overwrite": KINDS[id(BOOL)],
             "verbose": int_kind(0, optional=True),
             "directory": path_kind(),
+            "warmup_steps": int_kind(0),
+            "warmup_start_lr": float_kind(below(0.0, False)),
         },
     ),
     "FastGeometricEnsemble": (
@@ -194,6 +196,8 @@ OTHERS = {
             "save_format": choices_of(["weights", "model"]),
             "overwrite": KINDS[id(BOOL)],
             "directory": path_kind(),
+            "warmup_steps": int_kind(0),
+            "warmup_start_lr": float_kind(below(0.0, False)),
         },
     ),
     "StochasticWeightAveraging": (
