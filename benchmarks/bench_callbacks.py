@@ -4,6 +4,11 @@ Tiny model (Dense 32 -> 64 -> 1), batch 16, 2 epochs x 1024 steps.  Each case
 trains its own copy of the model, so one case's compiled step never serves
 another; every timed run starts at optimizer step 0.  Anchors: the classic
 per-batch Python CLR callback, and Keras's in-graph `CosineDecayRestarts`.
+
+Momentum cycling is timed on the same model built with a momentum (SGD with
+momentum=0.9, or Adam's beta_1): the optimizer alone, the schedule with the
+momentum left alone (`cycle_momentum=False`), and the schedule cycling it, so
+that the cost of cycling is the difference between the last two.
 """
 
 from __future__ import annotations
@@ -41,6 +46,44 @@ def callbacks(spe: int, epochs: int, snapshot_dir: str) -> dict:
     }
 
 
+def momentum_callbacks(spe: int) -> dict:
+    """(optimizer, callback or None) per momentum case: cycled against left alone."""
+    import keras
+
+    import keras_lr
+
+    def sgd():
+        return keras.optimizers.SGD(learning_rate=0.01, momentum=0.9)
+
+    def adam():
+        return keras.optimizers.Adam(learning_rate=1e-3)
+
+    return {
+        "SGD momentum=0.9, no callback": (sgd(), None),
+        "OneCycleLR, SGD momentum=0.9 not cycled": (
+            sgd(),
+            keras_lr.OneCycleLR(1e-2, cycle_momentum=False),
+        ),
+        "OneCycleLR + cycle_momentum (SGD momentum)": (
+            sgd(),
+            keras_lr.OneCycleLR(1e-2, cycle_momentum=True),
+        ),
+        "CyclicLR + cycle_momentum (SGD momentum)": (
+            sgd(),
+            keras_lr.CyclicLR(1e-3, 6e-3, step_size=spe // 4, cycle_momentum=True),
+        ),
+        "Adam, no callback": (adam(), None),
+        "OneCycleLR, Adam beta_1 not cycled": (
+            adam(),
+            keras_lr.OneCycleLR(1e-3, cycle_momentum=False),
+        ),
+        "OneCycleLR + cycle_momentum (Adam beta_1)": (
+            adam(),
+            keras_lr.OneCycleLR(1e-3, cycle_momentum=True),
+        ),
+    }
+
+
 def run(repeats: int = 5, quick: bool = False) -> list[dict]:
     import keras
 
@@ -55,6 +98,10 @@ def run(repeats: int = 5, quick: bool = False) -> list[dict]:
         cases["bare fit"] = case([], mlp(64))
         for name, callback in callbacks(spe, epochs, snapshot_dir).items():
             cases[name] = case([callback], mlp(64))
+        for name, (optimizer, callback) in momentum_callbacks(spe).items():
+            model = mlp(64)
+            model.compile(optimizer=optimizer, loss="mse")
+            cases[name] = case([] if callback is None else [callback], model)
         cases["anchor: per-batch Python CLR"] = case([per_batch_clr()], mlp(64))
         restarts = mlp(64)
         restarts.compile(

@@ -3,6 +3,8 @@
 The rate warms up from max_lr / 25 to `max_lr` over the first 30% of the
 steps, then anneals with a cosine to max_lr / 25e4: one cycle over the whole
 fit, whose length the callback takes from `fit` (epochs x steps per epoch).
+SGD's momentum cycles the other way, 0.95 -> 0.85 -> 0.95, as in PyTorch's
+OneCycleLR and fastai's fit_one_cycle (`cycle_momentum=False` turns it off).
 The figure previews the three-phase and linear variants next to the run.
 
 Run:
@@ -32,6 +34,8 @@ def main():
         verbose=0,
     )
     report(model, test, one_cycle.history)
+    momentum = one_cycle.history["momentum"]
+    print(f"momentum: {momentum.iloc[0]:.3f} -> {momentum.min():.3f} -> {momentum.iloc[-1]:.3f}")
 
     # Outside fit the variants need total_steps: there is no fit to ask.
     steps = args.epochs * steps_per_epoch(x_train)

@@ -7,6 +7,7 @@ backends.
 """
 
 from keras_lr import plots, schedules
+from keras_lr._layer_decay import layer_decay
 from keras_lr._version import __version__
 from keras_lr.callbacks import (
     CosineAnnealing,
@@ -14,6 +15,7 @@ from keras_lr.callbacks import (
     ExponentialDecay,
     FitContext,
     LambdaSchedule,
+    LearningRateMonitor,
     OneCycleLR,
     PolynomialDecay,
     ReduceLROnPlateau,
@@ -43,6 +45,7 @@ __all__ = [
     "FastGeometricEnsemble",
     "FitContext",
     "LambdaSchedule",
+    "LearningRateMonitor",
     "LRFinder",
     "OneCycleLR",
     "PolynomialDecay",
@@ -56,6 +59,7 @@ __all__ = [
     "StepDecay",
     "find_lr",
     "fit_ensemble_weights",
+    "layer_decay",
     "load_ensemble",
     "plot_history",
     "plot_schedule",

@@ -28,6 +28,12 @@ def optimizers_of(model: Any, owner: str) -> list:
         raise ValueError(
             f"{owner} needs a compiled model: call `model.compile(optimizer=...)` before `fit`."
         )
+    if _unbuilt_selector(optimizer) and getattr(model, "built", False):
+        # A MultiOptimizer with a selector function finds its sub-optimizers
+        # when it is built, which TensorFlow's trainer does at the first step;
+        # built here (as the JAX and PyTorch trainers do before any callback),
+        # so that a callback can drive them from the start.
+        optimizer.build(model.trainable_variables)
     found = []
     stack = [optimizer]
     while stack:
@@ -41,6 +47,11 @@ def optimizers_of(model: Any, owner: str) -> list:
     return found
 
 
+def _unbuilt_selector(optimizer: Any) -> bool:
+    subs = getattr(optimizer, "optimizers", None)
+    return isinstance(subs, (list, tuple)) and not subs and not optimizer.built
+
+
 def current_step(optimizer: Any) -> int:
     """The optimizer's `iterations` as a Python int (one host read).
 
@@ -49,6 +60,15 @@ def current_step(optimizer: Any) -> int:
     updates (its batch counter divided by N).
     """
     return int(np.asarray(keras.ops.convert_to_numpy(optimizer.iterations)))
+
+
+def fit_step(optimizers: list) -> int:
+    """The step of the fit: the most any of `optimizers` has taken.
+
+    A sub-optimizer of a MultiOptimizer whose variables are all frozen never
+    updates, so its `iterations` stays behind; the others count the fit's steps.
+    """
+    return max(current_step(opt) for opt in optimizers)
 
 
 # -- gradient accumulation -------------------------------------------------------
@@ -309,6 +329,21 @@ def saved_scale(optimizer: Any) -> float | None:
 
 def save_scale(optimizer: Any, scale: float) -> None:
     _state.training_state(optimizer).set(_state.SCALE, scale)
+
+
+def rate_factor(optimizer: Any) -> float:
+    """The fixed factor on every rate a callback installs in `optimizer` (1.0 if none).
+
+    Set by `keras_lr.layer_decay` on each group's optimizer: a scheduling
+    callback then trains that group at factor * schedule(i).  Kept in the
+    optimizer's training state, so it is saved and restored with it.
+    """
+    saved = _state.training_state(optimizer).get(_state.RATE_FACTOR)
+    return 1.0 if saved is None else float(saved)
+
+
+def set_rate_factor(optimizer: Any, factor: float) -> None:
+    _state.training_state(optimizer).set(_state.RATE_FACTOR, factor)
 
 
 def last_rate(optimizer: Any) -> float:

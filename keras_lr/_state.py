@@ -18,6 +18,8 @@ STATE_ATTR = "keras_lr_state"
 
 # Key of the `ReduceLROnPlateau` scale in an optimizer's state.
 SCALE = "scale"
+# Key of a sub-optimizer's fixed rate factor (`keras_lr.layer_decay`).
+RATE_FACTOR = "rate_factor"
 
 
 class TrainingState(keras.layers.Layer):

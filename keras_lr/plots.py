@@ -42,6 +42,59 @@ def _rates(callback_or_schedule: Any, steps: Any, fit_info: dict) -> tuple[np.nd
     )
 
 
+# The right-hand Axes that holds the momentum curves drawn over an Axes.
+_MOMENTUM_AXES = "keras_lr momentum"
+
+
+def _momentum_axes(ax, offset: bool = False, color: str = "C2"):
+    """The momentum axis of `ax` (a twin on the right, made once per Axes).
+
+    With `offset` its spine sits outside the right edge, clear of a second
+    right-hand axis (the loss of `plot_history`).
+    """
+    for other in ax.figure.axes:
+        if other.get_label() == _MOMENTUM_AXES and other.get_shared_x_axes().joined(ax, other):
+            return other
+    twin = ax.twinx()
+    twin.set_label(_MOMENTUM_AXES)
+    twin.set_ylabel("momentum", color=color)
+    if offset:
+        twin.spines["right"].set_position(("axes", 1.15))
+    # Draw the returned Axes (and any legend put on it) above its twins.
+    ax.set_zorder(max(a.get_zorder() for a in ax.figure.axes) + 1)
+    ax.patch.set_visible(False)
+    return twin
+
+
+def _check_flag(momentum: Any) -> None:
+    if momentum is not None and not isinstance(momentum, bool):
+        raise TypeError(
+            f"Argument `momentum` must be a bool or None. Received: momentum={momentum!r}"
+        )
+
+
+def _momentum_preview(callback: Any, arr: np.ndarray, fit_info: dict, momentum: bool | None):
+    """The callback's momentum for `arr`, or None when none is to be drawn."""
+    _check_flag(momentum)
+    if momentum is False:
+        return None
+    preview = getattr(callback, "momentums", None)
+    if not isinstance(callback, ScheduleCallback) or preview is None:
+        if momentum:
+            raise ValueError(
+                "Argument `momentum` is True, but only a keras_lr scheduling callback that "
+                "cycles the momentum has one to preview. Received: "
+                f"callback_or_schedule={callback!r}"
+            )
+        return None
+    try:
+        return preview(arr, **fit_info)
+    except ValueError:
+        if momentum:
+            raise
+        return None  # the callback does not cycle the momentum
+
+
 def plot_schedule(
     callback_or_schedule: Any,
     steps: Any,
@@ -51,9 +104,15 @@ def plot_schedule(
     label: str | None = None,
     steps_per_epoch: int | None = None,
     epochs: int | None = None,
+    momentum: bool | None = None,
     **plot_kwargs: Any,
 ):
     """Plots the rate against the optimizer step, without training.
+
+    A callback that cycles the momentum (`cycle_momentum`) also gets its
+    momentum preview (`callback.momentums(steps)`), dotted in the rate's
+    colour, on a right-hand "momentum" axis (one per Axes, shared by later
+    calls on the same Axes).
 
     Args:
         callback_or_schedule: a keras_lr scheduling callback, a keras_lr
@@ -66,10 +125,14 @@ def plot_schedule(
         label: legend label (default: the class name).
         steps_per_epoch, epochs: what `fit` would know, for callbacks that take
             their length or epoch size from `fit` (see `ScheduleCallback.rates`).
-        **plot_kwargs: passed to `Axes.plot`.
+        momentum: None draws the momentum preview when the callback cycles the
+            momentum; True requires it (ValueError if there is none); False
+            never draws it.
+        **plot_kwargs: passed to `Axes.plot` for the rate.
 
     Returns:
-        The matplotlib `Axes`.
+        The matplotlib `Axes` holding the rate curve (the momentum's axis is
+        its twin in `ax.figure.axes`, labelled "keras_lr momentum").
     """
     fit_info = {
         k: val
@@ -77,8 +140,17 @@ def plot_schedule(
         if val is not None
     }
     arr, rates = _rates(callback_or_schedule, steps, fit_info)
+    momentums = _momentum_preview(callback_or_schedule, arr, fit_info, momentum)
     ax = _axes(ax)
-    ax.plot(arr, rates, label=label or type(callback_or_schedule).__name__, **plot_kwargs)
+    label = label or type(callback_or_schedule).__name__
+    lines = ax.plot(arr, rates, label=label, **plot_kwargs)
+    if momentums is not None:
+        twin = _momentum_axes(ax, color="black")
+        columns = np.asarray(momentums).reshape(len(arr), -1).T
+        colors = [line.get_color() for line in lines]
+        for i, column in enumerate(columns):
+            color = colors[i % len(colors)]
+            twin.plot(arr, column, ls=":", color=color, label=f"{label} momentum")
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("learning rate")
     if log_scale:
@@ -87,17 +159,41 @@ def plot_schedule(
     return ax
 
 
-def plot_history(history: Any, ax: Any = None, *, loss: str | None = "loss"):
-    """Plots a recorded history: rate per step, and the loss on a second axis.
+def _columns(frame: Any, name: str) -> list[str]:
+    """`name/<group>` columns of a history, or `name` alone when it has none."""
+    groups = [c for c in frame.columns if str(c).startswith(name + "/")]
+    return groups or ([name] if name in frame.columns else [])
+
+
+def _varies(frame: Any, columns: list[str]) -> bool:
+    values = frame[columns].to_numpy(dtype=np.float64)
+    values = values[np.isfinite(values)]
+    return values.size > 0 and float(values.max() - values.min()) > 0
+
+
+def plot_history(
+    history: Any, ax: Any = None, *, loss: str | None = "loss", momentum: bool | None = None
+):
+    """Plots a recorded history: rate per step, the loss and the momentum on right axes.
+
+    A history with `lr/<name>` columns (a `MultiOptimizer`'s sub-optimizers)
+    draws one rate curve per sub-optimizer, labelled with its name; the same
+    holds for `momentum/<name>`.
 
     Args:
-        history: a keras_lr callback, or its `.history` DataFrame.
+        history: a keras_lr callback (a scheduling callback,
+            `LearningRateMonitor`), or its `.history` DataFrame.
         ax: matplotlib Axes to draw on; a new figure when None.
         loss: log column to draw against the right axis at each epoch's last
             step (None to leave it out; skipped when the column is absent).
+        momentum: None draws the `momentum` column (dashed, on a second
+            right-hand axis outside the loss's) when its values change over
+            the run; True draws it whenever it is there (ValueError if it is
+            not); False never.
 
     Returns:
-        The matplotlib `Axes` holding the rate curve.
+        The matplotlib `Axes` holding the rate curve (the loss and momentum
+        axes are its twins in `ax.figure.axes`).
     """
     import pandas as pd
 
@@ -107,11 +203,22 @@ def plot_history(history: Any, ax: Any = None, *, loss: str | None = "loss"):
             "Argument `history` must be a keras_lr callback or its `.history` "
             f"DataFrame with `step` and `lr` columns. Received: history={history!r}"
         )
+    _check_flag(momentum)
+    moms = _columns(frame, "momentum")
+    if momentum and not moms:
+        raise ValueError(
+            "Argument `momentum` is True, but the history has no `momentum` column "
+            "(its optimizer has no momentum, or it was not logged)."
+        )
     ax = _axes(ax)
-    ax.plot(frame["step"], frame["lr"], color="C0", label="learning rate")
+    rates = _columns(frame, "lr")
+    for i, column in enumerate(rates):
+        name = "learning rate" if column == "lr" else column.split("/", 1)[1]
+        ax.plot(frame["step"], frame[column], color=f"C{(0, 4, 5, 6, 7, 8, 9)[i % 7]}", label=name)
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("learning rate", color="C0")
     ax.grid(True, alpha=0.3)
+    drawn_loss = False
     if loss and loss in frame.columns:
         known = frame[["step", loss]].dropna()
         if len(known):
@@ -121,6 +228,12 @@ def plot_history(history: Any, ax: Any = None, *, loss: str | None = "loss"):
             # Draw the returned Axes (and any legend put on it) above the twin.
             ax.set_zorder(twin.get_zorder() + 1)
             ax.patch.set_visible(False)
+            drawn_loss = True
+    if moms and (momentum or (momentum is None and _varies(frame, moms))):
+        twin = _momentum_axes(ax, offset=drawn_loss)
+        for i, column in enumerate(moms):
+            name = "momentum" if column == "momentum" else f"momentum {column.split('/', 1)[1]}"
+            twin.plot(frame["step"], frame[column], "--", color=f"C{(2, 3)[i % 2]}", label=name)
     return ax
 
 

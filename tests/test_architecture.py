@@ -266,7 +266,9 @@ ALLOWED = {
     "schedules": {"_validation", "_deprecation"},
     "_state": {"_compat"},
     "_rate": {"_compat", "_state", "schedules", "_validation"},
+    "_momentum": {"_compat", "schedules"},
     "_history": {"schedules", "_validation", "_io"},
+    "_layer_decay": {"_compat", "_rate", "_validation"},
     # `plot_schedule` tells a scheduling callback from a schedule by its class.
     "plots": {"schedules", "_validation", "_io", "_history", "callbacks"},
     "callbacks": {
@@ -274,6 +276,7 @@ ALLOWED = {
         "_rate",
         "_state",
         "_history",
+        "_momentum",
         "schedules",
         *LEAVES,
     },

@@ -142,9 +142,41 @@ MILESTONES = [
     (np.array(0.1), TypeError, "array(0.1)"),
     (np.array(3), TypeError, "array(3)"),
 ]
+
+
+def per_group(cases):
+    """A callback's rate argument: one number, or a list with one per sub-optimizer.
+
+    A list is no longer a bad value there; a bad entry in one is refused by
+    the same message, and so is an empty list or another container.
+    """
+    scalar = [case for case in cases if not isinstance(case[0], list)]
+    listed = [([0.001, value], error, shown) for value, error, shown in scalar if value is not None]
+    return scalar + listed + [([], ValueError, "[]"), ({0.1}, TypeError, "{0.1}")]
+
+
+GROUP_POSITIVE_FLOAT = per_group(POSITIVE_FLOAT)
+GROUP_NONNEGATIVE_FLOAT = per_group(NONNEGATIVE_FLOAT)
 WARMUP = {
     "warmup_steps": NONNEGATIVE_INT + [(None, TypeError, "None")],
-    "warmup_start_lr": NONNEGATIVE_FLOAT,
+    "warmup_start_lr": GROUP_NONNEGATIVE_FLOAT,
+}
+MOMENTUM = {
+    "cycle_momentum": [(1, TypeError, "1"), ("True", TypeError, "'True'"), (0, TypeError, "0")],
+    "base_momentum": [
+        (-0.1, ValueError, "-0.1"),
+        (1.5, ValueError, "1.5"),
+        (0.99, ValueError, "0.99"),  # above max_momentum
+        (NAN, ValueError, "nan"),
+        ("0.8", TypeError, "'0.8'"),
+        ([0.8, 1.5], ValueError, "1.5"),
+    ],
+    "max_momentum": [
+        (1.01, ValueError, "1.01"),
+        (-1.0, ValueError, "-1.0"),
+        (None, TypeError, "None"),
+        ([0.9, "x"], TypeError, "'x'"),
+    ],
 }
 
 # Valid arguments of each constructor and the kind of each argument.
@@ -225,26 +257,35 @@ CONSTRUCTORS = {
         {"steps_per_epoch": POSITIVE_INT},
     ),
     S.Scaled: ({"schedule": S.Constant(0.1), "scale": 0.5}, {"scale": POSITIVE_FLOAT}),
+    S.Momentum: (
+        {"schedule": S.Cyclic(0.1, 0.5, 2), "base_momentum": 0.8, "max_momentum": 0.9},
+        {
+            "schedule": [(S.Constant(0.1), TypeError, "Constant"), (None, TypeError, "None")],
+            "base_momentum": [c for c in MOMENTUM["base_momentum"] if not isinstance(c[0], list)],
+            "max_momentum": [c for c in MOMENTUM["max_momentum"] if not isinstance(c[0], list)],
+        },
+    ),
     keras_lr.ScheduleCallback: ({"schedule": S.Constant(0.1)}, dict(WARMUP)),
     keras_lr.CyclicLR: (
         {"base_lr": 0.001, "max_lr": 0.006, "step_size": 4},
         {
-            "base_lr": NONNEGATIVE_FLOAT,
-            "max_lr": POSITIVE_FLOAT,
+            "base_lr": GROUP_NONNEGATIVE_FLOAT,
+            "max_lr": GROUP_POSITIVE_FLOAT,
             "step_size": POSITIVE_INT,
             "mode": CYCLIC_MODE,
             "gamma": UNIT_INTERVAL_OPEN_LOW,
             "scale_fn": NOT_CALLABLE,
             "scale_mode": SCALE_MODE,
             "step_size_down": OPTIONAL_POSITIVE_INT,
+            **MOMENTUM,
             **WARMUP,
         },
     ),
     keras_lr.SGDRScheduler: (
         {"min_lr": 0.0, "max_lr": 0.1},
         {
-            "min_lr": NONNEGATIVE_FLOAT,
-            "max_lr": POSITIVE_FLOAT,
+            "min_lr": GROUP_NONNEGATIVE_FLOAT,
+            "max_lr": GROUP_POSITIVE_FLOAT,
             "steps_per_epoch": OPTIONAL_POSITIVE_INT,
             "lr_decay": UNIT_INTERVAL_OPEN_LOW,
             "cycle_length": POSITIVE_INT,
@@ -255,7 +296,7 @@ CONSTRUCTORS = {
     keras_lr.StepDecay: (
         {"initial_lr": 0.1},
         {
-            "initial_lr": POSITIVE_FLOAT,
+            "initial_lr": GROUP_POSITIVE_FLOAT,
             "decay_factor": UNIT_INTERVAL_OPEN_LOW,
             "step_size": POSITIVE_INT,
             "milestones": MILESTONES,
@@ -266,30 +307,31 @@ CONSTRUCTORS = {
     keras_lr.OneCycleLR: (
         {"max_lr": 0.1},
         {
-            "max_lr": POSITIVE_FLOAT,
+            "max_lr": GROUP_POSITIVE_FLOAT,
             "total_steps": OPTIONAL_POSITIVE_INT,
             "pct_start": OPEN_UNIT_INTERVAL,
             "div_factor": POSITIVE_FLOAT,
             "final_div_factor": POSITIVE_FLOAT,
             "anneal_strategy": ANNEAL,
             "three_phase": BOOL,
+            **MOMENTUM,
             **WARMUP,
         },
     ),
     keras_lr.PolynomialDecay: (
         {"initial_lr": 0.1, "total_steps": 10},
         {
-            "initial_lr": POSITIVE_FLOAT,
+            "initial_lr": GROUP_POSITIVE_FLOAT,
             "total_steps": OPTIONAL_POSITIVE_INT,
             "power": POSITIVE_FLOAT,
-            "end_lr": NONNEGATIVE_FLOAT,
+            "end_lr": GROUP_NONNEGATIVE_FLOAT,
             **WARMUP,
         },
     ),
     keras_lr.ExponentialDecay: (
         {"initial_lr": 0.1, "gamma": 0.9},
         {
-            "initial_lr": POSITIVE_FLOAT,
+            "initial_lr": GROUP_POSITIVE_FLOAT,
             "gamma": UNIT_INTERVAL_OPEN_LOW,
             "steps_per_epoch": OPTIONAL_POSITIVE_INT,
             **WARMUP,
@@ -298,8 +340,8 @@ CONSTRUCTORS = {
     keras_lr.CosineAnnealing: (
         {"max_lr": 0.1},
         {
-            "max_lr": POSITIVE_FLOAT,
-            "min_lr": NONNEGATIVE_FLOAT,
+            "max_lr": GROUP_POSITIVE_FLOAT,
+            "min_lr": GROUP_NONNEGATIVE_FLOAT,
             "total_steps": OPTIONAL_POSITIVE_INT,
             **WARMUP,
         },
@@ -315,6 +357,13 @@ CONSTRUCTORS = {
             ],
             "steps_per_epoch": OPTIONAL_POSITIVE_INT,
             **WARMUP,
+        },
+    ),
+    keras_lr.LearningRateMonitor: (
+        {},
+        {
+            "log_dir": [(3, TypeError, "3"), (["logs"], TypeError, "['logs']")],
+            "log_momentum": BOOL,
         },
     ),
     keras_lr.ReduceLROnPlateau: (

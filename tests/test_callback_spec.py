@@ -20,6 +20,7 @@ import keras_lr
 from keras_lr import schedules as S
 
 WARMUP = ["warmup_steps", "warmup_start_lr"]
+MOMENTUM = ["cycle_momentum", "base_momentum", "max_momentum"]
 
 # Every callback of keras_lr.callbacks and its parameters, in order.
 PARAMETERS = {
@@ -32,6 +33,7 @@ PARAMETERS = {
         "scale_fn",
         "scale_mode",
         "step_size_down",
+        *MOMENTUM,
         *WARMUP,
     ],
     keras_lr.SGDRScheduler: [
@@ -59,6 +61,7 @@ PARAMETERS = {
         "final_div_factor",
         "anneal_strategy",
         "three_phase",
+        *MOMENTUM,
         *WARMUP,
     ],
     keras_lr.PolynomialDecay: ["initial_lr", "total_steps", "power", "end_lr", *WARMUP],
@@ -77,9 +80,14 @@ PARAMETERS = {
         "min_lr",
         "verbose",
     ],
+    keras_lr.LearningRateMonitor: ["log_dir", "log_momentum"],
 }
 # The first keyword-only parameter of each.
-KEYWORD_ONLY_FROM = {keras_lr.SGDRScheduler: "steps_per_epoch", keras_lr.ReduceLROnPlateau: None}
+KEYWORD_ONLY_FROM = {
+    keras_lr.SGDRScheduler: "steps_per_epoch",
+    keras_lr.ReduceLROnPlateau: None,
+    keras_lr.LearningRateMonitor: None,
+}
 SPECCED = [cls for cls in PARAMETERS if cls.__dict__.get("spec") is not None]
 
 
@@ -97,6 +105,9 @@ NON_DEFAULT = {
         gamma=0.9,
         scale_mode="iterations",
         step_size_down=2,
+        cycle_momentum=True,
+        base_momentum=0.7,
+        max_momentum=0.95,
         warmup_steps=2,
         warmup_start_lr=0.001,
     ),
@@ -114,6 +125,9 @@ NON_DEFAULT = {
         final_div_factor=100.0,
         anneal_strategy="linear",
         three_phase=True,
+        cycle_momentum=False,
+        base_momentum=0.8,
+        max_momentum=0.9,
         warmup_steps=3,
     ),
     keras_lr.PolynomialDecay: dict(initial_lr=0.1, total_steps=20, power=2.0, end_lr=0.001),
@@ -132,6 +146,7 @@ NON_DEFAULT = {
         min_lr=1e-4,
         verbose=1,
     ),
+    keras_lr.LearningRateMonitor: dict(log_dir="logs", log_momentum=False),
 }
 
 
@@ -206,7 +221,7 @@ def test_args_of_a_schedule_parameter_are_the_schedules(cls):
     schedule_doc = " ".join(inspect.getdoc(spec.schedule).split())
     doc = " ".join(inspect.getdoc(cls).split())
     for name in spec.parameters:
-        if name in spec.docs or name == "steps_per_epoch":
+        if name in spec.docs or name == "steps_per_epoch" or name in spec.momentum_parameters:
             continue
         # The schedule's own text, word for word.
         match = re.search(

@@ -210,6 +210,23 @@ OTHERS = {
             "verbose": int_kind(0, optional=True),
         },
     ),
+    "layer_decay": (
+        lambda **kw: keras_lr.layer_decay(_model(), keras.optimizers.SGD(0.1), **kw),
+        {},
+        {"decay": float_kind(outside(0.0, 1.0, True, False))},
+    ),
+    "LearningRateMonitor": (
+        keras_lr.LearningRateMonitor,
+        {},
+        {
+            # None is valid (history only): only other types are bad.
+            "log_dir": (
+                st.nothing(),
+                st.one_of(st.integers(), st.lists(st.text(max_size=2), max_size=2)),
+            ),
+            "log_momentum": KINDS[id(BOOL)],
+        },
+    ),
     "LRFinder": (
         keras_lr.LRFinder,
         {},
@@ -409,6 +426,13 @@ LEAVES = {
     )(d(peak)),
     "Table": lambda d: S.Table(d(st.lists(rate, min_size=1, max_size=30)), d(st.integers(0, 20))),
 }
+LEAVES["Momentum"] = lambda d: (
+    lambda high: S.Momentum(
+        d(st.sampled_from([LEAVES["Cyclic"], LEAVES["OneCycle"]]))(d),
+        high * d(unit),
+        high,
+    )
+)(d(unit))
 
 
 @st.composite

@@ -332,3 +332,116 @@ def test_million_step_history_builds_fast(steps_per_epoch):
     assert np.count_nonzero(~np.isnan(loss)) == epochs
     last = np.arange(steps_per_epoch - 1, 1_000_000, steps_per_epoch)
     np.testing.assert_allclose(loss[last], 1.0 / np.arange(1, epochs + 1))
+
+
+# -- momentum in the plots ----------------------------------------------------------
+
+MOMENTUM_AXES = "keras_lr momentum"
+
+
+def momentum_axes(ax):
+    return [a for a in ax.figure.axes if a.get_label() == MOMENTUM_AXES]
+
+
+def cycles_momentum():
+    import inspect
+
+    return "cycle_momentum" in inspect.signature(keras_lr.OneCycleLR).parameters
+
+
+needs_momentum_cycling = pytest.mark.skipif(
+    not cycles_momentum(), reason="momentum cycling has not landed"
+)
+
+
+@needs_momentum_cycling
+def test_plot_history_draws_a_cycled_momentum_on_its_own_axis(plt):
+    probe = RateProbe(TOTAL, optimizer=keras.optimizers.SGD(0.5, momentum=0.9))
+    one_cycle = keras_lr.OneCycleLR(max_lr=0.5, cycle_momentum=True)
+    monitor = keras_lr.LearningRateMonitor()
+    probe.fit([one_cycle, monitor], epochs=EPOCHS, steps_per_epoch=SPE)
+    for history in (one_cycle, monitor):
+        ax = keras_lr.plot_history(history)
+        (twin,) = momentum_axes(ax)
+        (line,) = twin.get_lines()
+        np.testing.assert_array_equal(line.get_xdata(), np.arange(TOTAL))
+        np.testing.assert_allclose(line.get_ydata(), history.history["momentum"], rtol=1e-12)
+        assert np.ptp(line.get_ydata()) > 0.05
+        # loss on one right-hand axis, momentum on another, set off from it
+        assert len(ax.figure.axes) == 3
+        assert twin.spines["right"].get_position() == ("axes", 1.15)
+        assert ax.get_zorder() > twin.get_zorder()
+    assert not momentum_axes(keras_lr.plot_history(monitor, momentum=False))
+
+
+def test_plot_history_leaves_a_constant_momentum_out_unless_asked(plt):
+    probe = RateProbe(TOTAL, optimizer=keras.optimizers.SGD(0.5, momentum=0.9))
+    monitor = keras_lr.LearningRateMonitor()
+    probe.fit([cyclic(), monitor], epochs=EPOCHS, steps_per_epoch=SPE)
+    assert not momentum_axes(keras_lr.plot_history(monitor))
+    ax = keras_lr.plot_history(monitor, loss=None, momentum=True)
+    (twin,) = momentum_axes(ax)
+    np.testing.assert_allclose(twin.get_lines()[0].get_ydata(), 0.9)
+    assert twin.spines["right"].get_position() != ("axes", 1.15)  # no loss axis to clear
+    without = monitor.history.drop(columns=["momentum"])
+    with pytest.raises(ValueError, match="Argument `momentum` is True, but the history has no"):
+        keras_lr.plot_history(without, momentum=True)
+    with pytest.raises(TypeError, match="Received: momentum='yes'"):
+        keras_lr.plot_history(monitor, momentum="yes")
+
+
+def test_plot_history_draws_one_curve_per_sub_optimizer(plt):
+    steps = np.arange(6)
+    frame = pd_frame(
+        step=steps,
+        epoch=steps // 3,
+        lr=np.full(6, 0.1),
+        momentum=np.full(6, 0.9),
+        **{
+            "lr/body": np.full(6, 0.1),
+            "lr/head": np.linspace(0.2, 0.7, 6),
+            "momentum/body": np.full(6, 0.9),
+            "momentum/head": np.linspace(0.95, 0.85, 6),
+        },
+    )
+    ax = keras_lr.plot_history(frame, loss=None)
+    assert [line.get_label() for line in ax.get_lines()] == ["body", "head"]
+    np.testing.assert_allclose(ax.get_lines()[1].get_ydata(), frame["lr/head"])
+    (twin,) = momentum_axes(ax)  # drawn: the head's momentum changes
+    assert [line.get_label() for line in twin.get_lines()] == ["momentum body", "momentum head"]
+
+
+def pd_frame(**columns):
+    import pandas as pd
+
+    return pd.DataFrame(columns)
+
+
+@needs_momentum_cycling
+def test_plot_schedule_previews_the_momentum_of_a_cycling_callback(plt):
+    cycling = keras_lr.OneCycleLR(max_lr=0.5, total_steps=TOTAL, cycle_momentum=True)
+    ax = keras_lr.plot_schedule(cycling, TOTAL, label="one cycle")
+    (twin,) = momentum_axes(ax)
+    (line,) = twin.get_lines()
+    np.testing.assert_allclose(line.get_ydata(), cycling.momentums(TOTAL), rtol=1e-12)
+    assert line.get_label() == "one cycle momentum"
+    assert line.get_color() == ax.get_lines()[0].get_color() and line.get_linestyle() == ":"
+    # A second cycling callback on the same Axes shares its momentum axis.
+    other = keras_lr.CyclicLR(0.05, 0.5, step_size=3, cycle_momentum=True)
+    keras_lr.plot_schedule(other, TOTAL, ax=ax)
+    assert len(momentum_axes(ax)) == 1 and len(twin.get_lines()) == 2
+    np.testing.assert_allclose(twin.get_lines()[1].get_ydata(), other.momentums(TOTAL))
+    # Not cycling: no momentum, and asking for it says why.
+    still = keras_lr.CyclicLR(0.05, 0.5, step_size=3)
+    assert not momentum_axes(keras_lr.plot_schedule(still, TOTAL))
+    with pytest.raises(ValueError, match="does not cycle the momentum"):
+        keras_lr.plot_schedule(still, TOTAL, momentum=True)
+    assert not momentum_axes(keras_lr.plot_schedule(cycling, TOTAL, momentum=False))
+
+
+def test_plot_schedule_momentum_true_needs_a_callback(plt):
+    with pytest.raises(ValueError, match="Argument `momentum` is True, but only a keras_lr"):
+        keras_lr.plot_schedule(S.Cosine(0.5, 0.0, 12), 12, momentum=True)
+    with pytest.raises(TypeError, match="Received: momentum=1"):
+        keras_lr.plot_schedule(cyclic(), 12, momentum=1)
+    assert plt.get_fignums() == []  # refused before a figure is made

@@ -73,6 +73,8 @@ SCHEDULES = {
         0.05, 1.0, cycle_length=2, mult_factor=1.5, steps_per_unit=3
     ),
     "OneCycle": lambda: S.OneCycle(1.0, 30),
+    "Momentum-OneCycle": lambda: S.Momentum(S.OneCycle(1.0, 30), 0.85, 0.95),
+    "Momentum-Cyclic": lambda: S.Momentum(S.Cyclic(0.1, 1.0, 4, mode="triangular2"), 0.8, 0.9),
     "OneCycle-3phase-linear": lambda: S.OneCycle(
         1.0, 31, pct_start=0.25, anneal_strategy="linear", three_phase=True
     ),

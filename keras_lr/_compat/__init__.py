@@ -10,6 +10,11 @@ name that starts with an underscore on a Keras, TensorFlow, JAX or torch
 object.
 """
 
+from keras_lr._compat._hyper import (
+    cycle_hyperparameter,
+    cycled_hyperparameter,
+    release_hyperparameter,
+)
 from keras_lr._compat._optimizer import (
     add_optimizer_property,
     batch_step,
@@ -47,6 +52,8 @@ __all__ = [
     "StepWriter",
     "add_optimizer_property",
     "batch_step",
+    "cycle_hyperparameter",
+    "cycled_hyperparameter",
     "drop_jax_state",
     "guard",
     "is_functional",
@@ -57,6 +64,7 @@ __all__ = [
     "one_step_per_execution",
     "own_property",
     "rate_slot",
+    "release_hyperparameter",
     "release_stale",
     "restore_rate_variable",
     "retrace",

@@ -6,6 +6,8 @@ rate is installed when a monitored metric stops improving.
 optimizers over a fit, and `_context`, what `fit` tells it); `_spec` declares
 a callback once from its schedule; `_cyclic`, `_decays` and `_lambda` are the
 callbacks; `_plateau` with `_monitor` is `ReduceLROnPlateau`.
+`_lr_monitor` is `LearningRateMonitor`, which logs every step's rate (to
+TensorBoard through `_events`) and sets none.
 """
 
 from keras_lr.callbacks._base import FitContext, ScheduleCallback
@@ -17,6 +19,7 @@ from keras_lr.callbacks._decays import (
     StepDecay,
 )
 from keras_lr.callbacks._lambda import LambdaSchedule
+from keras_lr.callbacks._lr_monitor import LearningRateMonitor
 from keras_lr.callbacks._plateau import ReduceLROnPlateau
 
 __all__ = [
@@ -25,6 +28,7 @@ __all__ = [
     "ExponentialDecay",
     "FitContext",
     "LambdaSchedule",
+    "LearningRateMonitor",
     "OneCycleLR",
     "PolynomialDecay",
     "ReduceLROnPlateau",

@@ -18,15 +18,16 @@ from keras_lr import _history
 from keras_lr import _validation as v
 from keras_lr import schedules as S
 from keras_lr._deprecation import renamed_attribute
-from keras_lr.callbacks import _context, _spec
+from keras_lr.callbacks import _context, _groups, _spec
 from keras_lr.callbacks._context import FitContext, fit_context
 from keras_lr.callbacks._driver import ScheduleDriver
+from keras_lr.callbacks._per_group import GroupsAndMomentum
 from keras_lr.callbacks._spec import ScheduleSpec
 
 __all__ = ["FitContext", "ScheduleCallback", "fit_context"]
 
 
-class ScheduleCallback(ScheduleDriver):
+class ScheduleCallback(GroupsAndMomentum, ScheduleDriver):
     """Installs a `keras_lr` schedule in the optimizer for the whole `fit`.
 
     The base of every scheduling callback, and usable on its own with any
@@ -45,18 +46,25 @@ class ScheduleCallback(ScheduleDriver):
     `keras.saving.load_model` or `keras.callbacks.BackupAndRestore`, a new
     callback with the same arguments and `fit(..., initial_epoch=k)` trains
     step i at schedule(i), as the uninterrupted run would (a
-    `ReduceLROnPlateau` scale is restored with the optimizer too).
+    `ReduceLROnPlateau` scale is restored with the optimizer too).  Each rate
+    argument (`base_lr`, `max_lr`, `warmup_start_lr`, ...) and momentum bound
+    takes a number, or a list of one per sub-optimizer of a
+    `keras.optimizers.MultiOptimizer` (in the order of its `optimizers`); a
+    group made by `keras_lr.layer_decay` trains at factor_g * schedule_g(i).
 
     Args:
         schedule: a `keras_lr.schedules.Schedule`.
         warmup_steps: linear warm-up steps in front of the schedule (the
-            schedule starts after them, from its own step 0).
+            schedule starts after them, from its own step 0); a cycled
+            momentum holds its first value meanwhile.
         warmup_start_lr: rate at step 0 of the warm-up.
 
     Attributes:
         history: a pandas DataFrame, one row per optimizer step trained with
-            this callback: `step`, `epoch`, `lr`, and the epoch's logs
-            (loss, metrics) on each epoch's last step.
+            this callback: `step`, `epoch`, `lr`, `momentum` (where the
+            optimizer has one), `lr/<name>` and `momentum/<name>` per
+            sub-optimizer of a MultiOptimizer, and the epoch's logs (loss,
+            metrics) on each epoch's last step.
 
     Example:
         >>> import keras_lr
@@ -97,7 +105,11 @@ class ScheduleCallback(ScheduleDriver):
             )
         self._fixed_schedule = schedule
         self.warmup_steps = v.nonnegative_int("warmup_steps", warmup_steps)
-        self.warmup_start_lr = v.nonnegative_float("warmup_start_lr", warmup_start_lr)
+        self.warmup_start_lr = _groups.per_group(
+            "warmup_start_lr", warmup_start_lr, v.nonnegative_float
+        )
+        if self.spec is None:
+            _groups.group_count({"warmup_start_lr": self.warmup_start_lr})
 
     # -- what subclasses provide ------------------------------------------
     def build(self, context: FitContext) -> S.Schedule:
@@ -126,9 +138,10 @@ class ScheduleCallback(ScheduleDriver):
         return _context.steps_per_epoch(type(self).__name__, context, given)
 
     # -- public API ----------------------------------------------------------
-    def full_schedule(self, context: FitContext) -> S.Schedule:
-        """The schedule with its warm-up, as installed in the optimizer."""
-        return S.warmup(self.build(context), self.warmup_steps, self.warmup_start_lr)
+    def full_schedule(self, context: FitContext, group: int = 0) -> S.Schedule:
+        """The schedule with its warm-up, as installed in the optimizer (of `group`)."""
+        with _groups.as_group(self, self._group_arguments, group):
+            return S.warmup(self.build(context), self.warmup_steps, self.warmup_start_lr)
 
     def rates(
         self, steps: Any = None, *, steps_per_epoch: int | None = None, epochs: int | None = None
@@ -142,10 +155,11 @@ class ScheduleCallback(ScheduleDriver):
                 last `fit` this callback ran in.
 
         Returns:
-            float64 NumPy array of rates, one per step.
+            float64 NumPy array of rates, one per step; with per-group
+            arguments, of shape (steps, groups).
         """
         context, arr = _context.preview_context(self._context, steps, steps_per_epoch, epochs)
-        return self.full_schedule(context).numpy(arr)
+        return self._per_group(lambda g: self.full_schedule(context, group=g).numpy(arr))
 
     # The word `schedule` is the constructor's argument; the preview is `rates`.
     schedule = renamed_attribute("schedule", "rates")

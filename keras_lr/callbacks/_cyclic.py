@@ -22,6 +22,11 @@ class CyclicLR(ScheduleCallback):
     `CyclicLR` (whose rates this reproduces exactly).  Smith suggests a
     `step_size` of 2-10 epochs' worth of steps.
 
+    With `cycle_momentum=True` the momentum cycles opposite to the rate, as
+    PyTorch's: m = max_momentum - (max_momentum - base_momentum) * frac * scale
+    (`schedules.Momentum`).  Unlike PyTorch, the default is False: the CLR
+    paper and the classic Keras callback cycle no momentum.
+
     Example:
         >>> import keras_lr
         >>> keras_lr.CyclicLR(base_lr=1.0, max_lr=5.0, step_size=4).rates(9).tolist()
@@ -34,6 +39,7 @@ class CyclicLR(ScheduleCallback):
 
     spec = ScheduleSpec(
         S.Cyclic,
+        momentum=(False, 0.8, 0.9),
         docs={
             "scale_fn": "custom scale of one argument (cycle, 1-based, or step with "
             '`scale_mode="iterations"`), or None for `mode`.  Written with operators or '
@@ -112,6 +118,13 @@ class OneCycleLR(ScheduleCallback):
     `three_phase` comes back down to the initial rate before the final anneal.
     Its arguments are PyTorch's.
 
+    The momentum cycles opposite to the rate, with PyTorch's phases: from
+    `max_momentum` down to `base_momentum` while the rate rises, back while
+    it falls (`schedules.Momentum`).  By default (`cycle_momentum=None`) it
+    cycles when the optimizer has a momentum in use (SGD with momentum > 0,
+    or a `beta_1`), and leaves a plain SGD with momentum=0 alone, where
+    PyTorch would refuse it.
+
     Example:
         >>> import keras_lr
         >>> cb = keras_lr.OneCycleLR(1.0, total_steps=10, anneal_strategy="linear")
@@ -122,4 +135,4 @@ class OneCycleLR(ScheduleCallback):
         Smith & Topin, "Super-Convergence", arXiv:1708.07120.
     """
 
-    spec = ScheduleSpec(S.OneCycle, from_fit=("total_steps",))
+    spec = ScheduleSpec(S.OneCycle, from_fit=("total_steps",), momentum=(None, 0.85, 0.95))

@@ -16,7 +16,7 @@ from typing import Any
 
 import keras
 
-from keras_lr import _compat, _history, _rate
+from keras_lr import _compat, _history, _momentum, _rate
 from keras_lr import schedules as S
 from keras_lr.callbacks._context import FitContext, fit_context
 
@@ -67,12 +67,20 @@ def float_to_constant(model: Any, owner: str) -> None:
             _rate.install(opt, S.Constant(_rate.variable_value(source)))
 
 
-def install_schedule(model: Any, owner: str, schedule: S.Schedule, sources_before: list) -> None:
-    """Installs `schedule` in every optimizer of `model`, under its plateau scale."""
+def install_schedule(model: Any, owner: str, schedules: list, sources_before: list) -> None:
+    """Installs `schedules[g]` in optimizer g of `model`, under its factor and plateau scale.
+
+    The factor is the optimizer's fixed `rate_factor` (`keras_lr.layer_decay`).
+    """
     optimizers = _rate.optimizers_of(model, owner)
     changed = False
-    for opt, before in zip(optimizers, sources_before or [None] * len(optimizers)):
+    for opt, schedule, before in zip(
+        optimizers, schedules, sources_before or [None] * len(optimizers)
+    ):
         _rate.check_drivable(opt, owner)
+        factor = _rate.rate_factor(opt)
+        if factor != 1.0:
+            schedule = S.Scaled(schedule, factor)
         source = _rate.rate_source(opt)
         scale = 1.0
         if isinstance(source, S.Scaled) and isinstance(source.schedule, S.Schedule):
@@ -91,26 +99,56 @@ def install_schedule(model: Any, owner: str, schedule: S.Schedule, sources_befor
         _compat.retrace(model)
 
 
-def release(model: Any, owner: str, driver: Any, taken: list) -> None:
-    """Gives every optimizer `driver` drove a plain float rate: the last step's."""
+def install_momentum(model: Any, owner: str, schedules: list) -> None:
+    """Cycles optimizer g's momentum with `schedules[g]` (None: leaves it alone)."""
+    changed = False
+    for opt, schedule in zip(_rate.optimizers_of(model, owner), schedules):
+        if schedule is None or _momentum.source(opt) == schedule:
+            continue
+        _momentum.install(opt, schedule)
+        changed = True
+    if changed:
+        _compat.retrace(model)
+
+
+def release(model: Any, owner: str, driver: Any, taken: list, momentums: list = ()) -> None:
+    """Gives every optimizer `driver` drove a plain float rate and momentum: the last step's.
+
+    `momentums[i]` is (step, float momentum) of optimizer i as taken over.
+    """
     if model is None or getattr(model, "optimizer", None) is None:
         return
     optimizers = _rate.optimizers_of(model, owner)
     _rate.release(model, optimizers, taken if len(taken) == len(optimizers) else None)
+    released = False
+    for i, opt in enumerate(optimizers):
+        if not _momentum.is_cycled(opt):
+            continue
+        step = _rate.current_step(opt)
+        before = momentums[i] if len(momentums) == len(optimizers) else None
+        untrained = before is not None and before[0] == step and isinstance(before[1], float)
+        value = before[1] if untrained else None
+        _momentum.release(opt, step, value)
+        released = True
+    if released:
+        _compat.retrace(model)
     for opt in optimizers:
         _rate.unclaim(opt, driver)
     _compat.unguard(model, driver)
 
 
-def warn_about_groups(owner: str, taken: list) -> None:
+def warn_about_groups(owner: str, taken: list, optimizers: list, per_group: bool) -> None:
     """One schedule over sub-optimizers built with different rates."""
+    if per_group or any(_rate.rate_factor(opt) != 1.0 for opt in optimizers):
+        return  # one value per group given, or the factors of `layer_decay`
     rates = [rate for _, rate in taken if rate is not None]
     if len(rates) > 1 and len(set(rates)) > 1:
         warnings.warn(
             f"{owner} drives the {len(taken)} optimizers of "
             f"this MultiOptimizer with one schedule: their own rates "
             f"({', '.join(f'{r:.3g}' for r in rates)}) and the ratios between them "
-            "are overridden, every group trains at the schedule's rate.",
+            "are overridden, every group trains at the schedule's rate. Give the "
+            "rate arguments one value per sub-optimizer (a list) to keep them apart.",
             stacklevel=3,
         )
 
@@ -136,8 +174,10 @@ class ScheduleDriver(keras.callbacks.Callback):
 
     A subclass provides `full_schedule(context)` (the schedule with its
     warm-up), `_fixed_length()` (steps after which it holds its end rate, or
-    None), `warmup_steps` and `_tabulates`.  The epoch records make
-    `history`; `_context` is the fit context of the installed schedule.
+    None), `warmup_steps` and `_tabulates`; for per-group rates and momentum
+    cycling `group_schedules`, `cycles_momentum` and `momentum_schedule`.
+    The epoch records make `history`; `_context` is the fit context of the
+    installed schedule.
     """
 
     _tabulates = False
@@ -148,17 +188,22 @@ class ScheduleDriver(keras.callbacks.Callback):
         self._context: FitContext | None = None
         self._sources_before: list = []
         self._taken: list = []
-        self._epoch_start: tuple[int, Any] | None = None
+        self._momentums_taken: list = []
+        self._epoch_start: tuple[int, Any, Any] | None = None
 
     def set_model(self, model):
         super().set_model(model)
-        self._sources_before, self._taken = [], []
+        self._sources_before, self._taken, self._momentums_taken = [], [], []
         if getattr(model, "optimizer", None) is None:
             return
         # A fit that raised outside a training step left its schedule in.
         _compat.release_stale(model)
         name = type(self).__name__
         self._sources_before, self._taken = taken_rates(model, name)
+        self._momentums_taken = [
+            (step, _momentum.source(opt))
+            for (step, _), opt in zip(self._taken, _rate.optimizers_of(model, name))
+        ]
         _rate.attach_training_states(model, name)
         float_to_constant(model, name)
 
@@ -168,8 +213,8 @@ class ScheduleDriver(keras.callbacks.Callback):
             optimizers = _rate.optimizers_of(self.model, name)
             for opt in optimizers:
                 _rate.claim(opt, self, self.params)
-            warn_about_groups(name, self._taken)
-            context = fit_context(self.model, self.params, _rate.current_step(optimizers[0]))
+            warn_about_groups(name, self._taken, optimizers, self.groups is not None)
+            context = fit_context(self.model, self.params, _rate.fit_step(optimizers))
             self._install(context, self._sources_before)
             length = self._fixed_length()
             if length is not None:
@@ -186,27 +231,51 @@ class ScheduleDriver(keras.callbacks.Callback):
         self._release()
 
     def _release(self) -> None:
-        release(self.model, type(self).__name__, self, self._taken)
+        release(self.model, type(self).__name__, self, self._taken, self._momentums_taken)
 
     def _install(self, context: FitContext, sources_before: list) -> None:
+        name = type(self).__name__
+        optimizers = _rate.optimizers_of(self.model, name)
+        cycled = [self.cycles_momentum(opt) for opt in optimizers]  # refuses before any change
+        schedules = self.group_schedules(context, optimizers)
         self._context = context
-        schedule = self.full_schedule(context)
-        install_schedule(self.model, type(self).__name__, schedule, sources_before)
+        install_schedule(self.model, name, schedules, sources_before)
+        momentum = [
+            self.momentum_schedule(context, g if self.groups is not None else 0) if c else None
+            for g, c in enumerate(cycled)
+        ]
+        install_momentum(self.model, name, momentum)
 
     def on_epoch_begin(self, epoch, logs=None):
         if self._tabulates:
             self._extend_table(epoch)
         apply_saved_scale(self.model, type(self).__name__)
-        opt = _rate.optimizers_of(self.model, type(self).__name__)[0]
-        self._epoch_start = (_rate.current_step(opt), _rate.rate_source(opt))
+        optimizers = _rate.optimizers_of(self.model, type(self).__name__)
+        self._epoch_start = (_rate.fit_step(optimizers), *self._sources())
+
+    def _sources(self) -> tuple:
+        """(rate source, momentum source) of each optimizer, as tuples."""
+        optimizers = _rate.optimizers_of(self.model, type(self).__name__)
+        return (
+            tuple(_rate.rate_source(o) for o in optimizers),
+            tuple(_momentum.source(o) for o in optimizers),
+        )
 
     def on_epoch_end(self, epoch, logs=None):
-        opt = _rate.optimizers_of(self.model, type(self).__name__)[0]
-        end = _rate.current_step(opt)
-        start, source = self._epoch_start or (end, _rate.rate_source(opt))
+        optimizers = _rate.optimizers_of(self.model, type(self).__name__)
+        end = _rate.fit_step(optimizers)
+        start, rates, momentums = self._epoch_start or (end, *self._sources())
         if logs is not None:  # the rate of the epoch's last step
-            logs["learning_rate"] = float(S.evaluate(source, [max(end - 1, start)])[0])
-        record = _history.EpochRecord(epoch, start, end, source, _history.clean_logs(logs))
+            logs["learning_rate"] = float(S.evaluate(rates[0], [max(end - 1, start)])[0])
+        record = _history.EpochRecord(
+            epoch,
+            start,
+            end,
+            rates[0],
+            _history.clean_logs(logs),
+            momentum=momentums[0],
+            groups=_history.group_sources(optimizers, rates, momentums),
+        )
         self._records.append(record)
         self._epoch_start = None
 
@@ -220,9 +289,7 @@ class ScheduleDriver(keras.callbacks.Callback):
         if context is None or context.horizon is None or not context.total_steps:
             return
         optimizers = _rate.optimizers_of(self.model, type(self).__name__)
-        needed = (
-            _rate.current_step(optimizers[0]) + (context.epochs - epoch) * context.steps_per_epoch
-        )
+        needed = _rate.fit_step(optimizers) + (context.epochs - epoch) * context.steps_per_epoch
         if needed > context.horizon:
             sources = [_rate.rate_source(o) for o in optimizers]
             self._install(dataclasses.replace(context, horizon=needed), sources)

@@ -21,7 +21,7 @@ from typing import Any
 from keras_lr import _deprecation
 from keras_lr import _validation as v
 from keras_lr import schedules as S
-from keras_lr.callbacks import _context
+from keras_lr.callbacks import _context, _groups
 
 # What a length left None is taken as: the name says it (the naming table).
 _FROM_FIT = {
@@ -36,6 +36,17 @@ _WARMUP = (
         "warmup_start_lr", inspect.Parameter.KEYWORD_ONLY, default=0.0, annotation="float"
     ),
 )
+_MOMENTUM_DOCS = {
+    "cycle_momentum": "cycle the optimizer's momentum (SGD's `momentum`, `beta_1` of "
+    "Adam and the others that have one) opposite to the rate, with PyTorch's formulas: "
+    "True cycles (an optimizer without a momentum in use is refused before training), "
+    "False leaves it alone, None cycles when the optimizer has a momentum in use (SGD "
+    "with momentum > 0, or a `beta_1`).",
+    "base_momentum": "the momentum where the rate peaks, in [0, 1] (one per sub-optimizer "
+    "as a list).",
+    "max_momentum": "the momentum where the rate is lowest, in [base_momentum, 1] (one "
+    "per sub-optimizer as a list).",
+}
 _SECTIONS = re.compile(r"^\s*(Attributes|Example|Examples|Raises|References|Returns):\s*$")
 
 
@@ -59,6 +70,10 @@ class ScheduleSpec:
             schedule counts steps; each has an entry in `docs` saying so.
         docs: the `Args:` line of a parameter, where the schedule's does not fit.
         renamed: old spelling -> new, kept working with a `DeprecationWarning`.
+        momentum: (default `cycle_momentum`, default `base_momentum`, default
+            `max_momentum`) for a callback that cycles the momentum too
+            (its schedule has a `Momentum`); it then takes those three
+            parameters after the schedule's.
     """
 
     schedule: type
@@ -70,6 +85,7 @@ class ScheduleSpec:
     in_epochs: tuple[str, ...] = ()
     docs: Mapping[str, str] = dataclasses.field(default_factory=dict)
     renamed: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    momentum: tuple[bool | None, float, float] | None = None
 
     def __post_init__(self):
         for name in self.names:
@@ -85,8 +101,7 @@ class ScheduleSpec:
         return {self._callback_name(name): p for name, p in params.items()}
 
     def _callback_name(self, schedule_name: str) -> str:
-        inverse = {s: c for c, s in self.names.items()}
-        return inverse.get(schedule_name, schedule_name)
+        return {s: c for c, s in self.names.items()}.get(schedule_name, schedule_name)
 
     def schedule_name(self, name: str) -> str:
         return self.names.get(name, name)
@@ -101,7 +116,11 @@ class ScheduleSpec:
             if sorted(self.order) != sorted(names):
                 raise TypeError(f"ScheduleSpec.order {self.order} must list {names}.")
             names = list(self.order)
-        return tuple(names)
+        return tuple(names) + self.momentum_parameters
+
+    @property
+    def momentum_parameters(self) -> tuple[str, ...]:
+        return () if self.momentum is None else ("cycle_momentum", *_groups.MOMENTUM_ARGUMENTS)
 
     def signature(self) -> inspect.Signature:
         """`(self, <parameters>, *, warmup_steps=0, warmup_start_lr=0.0)`."""
@@ -111,7 +130,9 @@ class ScheduleSpec:
         for name in self.parameters:
             if name == self.keyword_only:
                 kind = inspect.Parameter.KEYWORD_ONLY
-            if name in self.from_fit or name not in from_schedule:
+            if name in self.momentum_parameters:
+                param = _momentum_parameter(self, name, kind)
+            elif name in self.from_fit or name not in from_schedule:
                 param = inspect.Parameter(name, kind, default=None, annotation="int | None")
             else:
                 param = from_schedule[name].replace(name=name, kind=kind)
@@ -120,7 +141,11 @@ class ScheduleSpec:
 
     # -- what the callback does with them ----------------------------------
     def check(self, values: dict) -> dict:
-        """The callback's arguments checked and normalised by the schedule.
+        """The callback's arguments checked and normalised, per group for lists."""
+        return _groups.check_each(values, self._check_one)
+
+    def _check_one(self, values: dict) -> dict:
+        """One group's arguments checked and normalised by the schedule.
 
         A length the fit may fill in is None or a positive integer; one the
         callback names differently from its schedule is checked here under
@@ -128,7 +153,8 @@ class ScheduleSpec:
         length the schedule may leave to later but the callback does not
         (SGDR's `cycle_length`) is required.
         """
-        out = {}
+        out = check_momentum(values) if self.momentum is not None else {}
+        values = {k: x for k, x in values.items() if k not in self.momentum_parameters}
         for name in self.from_fit:
             out[name] = v.optional_positive_int(name, values[name])
         if self.per_epoch:
@@ -157,7 +183,7 @@ class ScheduleSpec:
         owner = type(callback).__name__
         args = {}
         for name in self.parameters:
-            if self.per_epoch and name == "steps_per_epoch":
+            if self.per_epoch and name == "steps_per_epoch" or name in self.momentum_parameters:
                 continue
             value = overrides[name] if name in overrides else getattr(callback, name)
             if value is None and name == "total_steps" and name in self.from_fit:
@@ -174,6 +200,24 @@ class ScheduleSpec:
     def fixed_length(self, callback: Any) -> int | None:
         """Steps after which the schedule holds its end rate, when an argument sets it."""
         return getattr(callback, "total_steps", None) if "total_steps" in self.from_fit else None
+
+
+def _momentum_parameter(spec: ScheduleSpec, name: str, kind: Any) -> inspect.Parameter:
+    default = spec.momentum[spec.momentum_parameters.index(name)]
+    annotation = "bool | None" if name == "cycle_momentum" else "float"
+    return inspect.Parameter(name, kind, default=default, annotation=annotation)
+
+
+def check_momentum(values: dict) -> dict:
+    """`cycle_momentum` (True, False or None) and the momentum bounds, checked."""
+    cycle = values["cycle_momentum"]
+    if cycle is not None and not isinstance(cycle, bool):
+        raise TypeError(
+            "Argument `cycle_momentum` must be True, False or None. "
+            f"Received: cycle_momentum={cycle!r}"
+        )
+    base, high = S.check_momentum_bounds(values["base_momentum"], values["max_momentum"])
+    return {"cycle_momentum": cycle, "base_momentum": base, "max_momentum": high}
 
 
 def attach(spec: ScheduleSpec, cls: type) -> None:
@@ -193,6 +237,7 @@ def attach(spec: ScheduleSpec, cls: type) -> None:
         )
         for name, value in type(self)._check_arguments(values).items():
             setattr(self, name, value)
+        _groups.group_count({name: getattr(self, name) for name in self._group_arguments})
 
     __init__.__signature__ = signature
     __init__.__qualname__ = f"{cls.__name__}.__init__"
@@ -217,6 +262,8 @@ def args_doc(spec: ScheduleSpec) -> list[str]:
         wrapper_spe = spec.per_epoch and name == "steps_per_epoch"
         if name in spec.docs:
             text = spec.docs[name]
+        elif name in spec.momentum_parameters:
+            text = _MOMENTUM_DOCS[name]
         elif wrapper_spe:
             text = _STEPS_PER_EPOCH_DOC
         else:

@@ -205,6 +205,8 @@ SCHEDULES: dict[str, type] = {name: spec.cls for name, spec in SPECS.items()}
 NOT_RATE_ARGS = {
     *("self", "directory", "save_format", "overwrite", "verbose", "n_models"),
     *("scale_fn", "fn"),
+    # The momentum, not the rate: `keras-lr schedule` previews rates.
+    *("cycle_momentum", "base_momentum", "max_momentum"),
 }
 
 

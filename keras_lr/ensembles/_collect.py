@@ -22,7 +22,7 @@ from keras_lr import _compat, _history, _rate
 from keras_lr import _validation as v
 from keras_lr import schedules as S
 from keras_lr._deprecation import renamed, renamed_attribute
-from keras_lr.callbacks import FitContext, ScheduleCallback
+from keras_lr.callbacks import FitContext, ScheduleCallback, _groups
 from keras_lr.ensembles._load import load_ensemble
 from keras_lr.ensembles._writer import SnapshotWriter
 
@@ -222,7 +222,7 @@ class SnapshotEnsemble(_CollectingCallback):
         warmup_start_lr: float = 0.0,
     ):
         self.n_snapshots = v.positive_int("n_snapshots", n_snapshots)
-        self.max_lr = v.positive_float("max_lr", max_lr)
+        self.max_lr = _groups.per_group("max_lr", max_lr, v.positive_float)
         self.epochs = v.optional_positive_int("epochs", epochs)
         super().__init__(directory, save_format, overwrite, verbose, warmup_steps, warmup_start_lr)
 
@@ -325,12 +325,14 @@ class FastGeometricEnsemble(_CollectingCallback):
         warmup_steps: int = 0,
         warmup_start_lr: float = 0.0,
     ):
-        self.max_lr = v.positive_float("max_lr", max_lr)
-        self.min_lr = v.positive_float("min_lr", min_lr)
-        v.at_most("min_lr", min_lr, "max_lr", max_lr)
-        # By position: independent of the schedule's own argument names.
-        self._schedule = S.GeometricCycle(self.max_lr, self.min_lr, cycle_steps)
-        self.cycle_steps = self._schedule.cycle_steps
+        self.max_lr = _groups.per_group("max_lr", max_lr, v.positive_float)
+        self.min_lr = _groups.per_group("min_lr", min_lr, v.positive_float)
+        n = _groups.group_count({"max_lr": self.max_lr, "min_lr": self.min_lr}) or 1
+        for g in range(n):
+            high, low = _groups.at(self.max_lr, g), _groups.at(self.min_lr, g)
+            v.at_most("min_lr", low, "max_lr", high)
+            # By position: independent of the schedule's own argument names.
+            self.cycle_steps = S.GeometricCycle(high, low, cycle_steps).cycle_steps
         self.n_models = v.optional_positive_int("n_models", n_models)
         super().__init__(directory, save_format, overwrite, verbose, warmup_steps, warmup_start_lr)
 
@@ -338,7 +340,7 @@ class FastGeometricEnsemble(_CollectingCallback):
     lr_low = renamed_attribute("lr_low", "min_lr")
 
     def build(self, context):
-        return self._schedule
+        return S.GeometricCycle(self.max_lr, self.min_lr, self.cycle_steps)
 
     def boundaries(self, context):
         if context.total_steps is None:

@@ -8,6 +8,7 @@ import numpy as np
 from keras_lr import _compat, _rate, _state
 from keras_lr import _validation as v
 from keras_lr import schedules as S
+from keras_lr.callbacks import _groups
 from keras_lr.callbacks._context import fit_context
 
 __all__ = ["StochasticWeightAveraging", "update_bn"]
@@ -58,7 +59,9 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
     ):
         super().__init__()
         self.start_epoch = v.nonnegative_int("start_epoch", start_epoch)
-        self.swa_lr = None if swa_lr is None else v.positive_float("swa_lr", swa_lr)
+        self.swa_lr = (
+            None if swa_lr is None else _groups.per_group("swa_lr", swa_lr, v.positive_float)
+        )
         if not isinstance(swap_at_end, bool):
             raise TypeError(
                 f"Argument `swap_at_end` must be a bool. Received: swap_at_end={swap_at_end!r}"
@@ -110,7 +113,8 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
         return len(self.model.trainable_variables)
 
     def on_train_begin(self, logs=None):
-        _rate.optimizers_of(self.model, _OWNER)
+        optimizers = _rate.optimizers_of(self.model, _OWNER)
+        _groups.check_count(_OWNER, self, _groups.names_per_group(self, ["swa_lr"]), optimizers)
         self._rate_set = False
         self._load_average()
 
@@ -120,8 +124,11 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
         # Done at the first epoch of the SWA phase, after every other
         # callback's on_train_begin, so it layers over whatever they installed.
         optimizers = _rate.optimizers_of(self.model, _OWNER)
-        context = fit_context(self.model, self.params, _rate.current_step(optimizers[0]))
-        changed = [_hold(opt, self.swa_lr, self.start_epoch, context) for opt in optimizers]
+        context = fit_context(self.model, self.params, _rate.fit_step(optimizers))
+        changed = [
+            _hold(opt, _groups.at(self.swa_lr, g), self.start_epoch, context)
+            for g, opt in enumerate(optimizers)
+        ]
         if any(changed):
             _compat.retrace(self.model)
         self._rate_set = True

@@ -42,6 +42,8 @@ from keras_lr.schedules._cycles import restart_boundaries as restart_boundaries
 from keras_lr.schedules._cyclic import Cyclic
 from keras_lr.schedules._cyclic import _scale_fn_kind as _scale_fn_kind  # used by callbacks
 from keras_lr.schedules._decays import Cosine, Exponential, Linear, Polynomial, Staircase
+from keras_lr.schedules._momentum import Momentum
+from keras_lr.schedules._momentum import check_momentum_bounds as check_momentum_bounds
 
 __all__ = [
     "Schedule",
@@ -55,6 +57,7 @@ __all__ = [
     "CosineRestarts",
     "OneCycle",
     "GeometricCycle",
+    "Momentum",
     "Table",
     "PerEpoch",
     "Join",

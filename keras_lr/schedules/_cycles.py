@@ -267,10 +267,16 @@ class OneCycle(Schedule):
         return (end - start) * pct + start
 
     def _rate(self, step, ops):
+        return self._phased(self.phases(), step, ops)
+
+    def _momentum(self, base_momentum, max_momentum, step, ops):
+        return self._phased(momentum_phases(self, base_momentum, max_momentum), step, ops)
+
+    def _phased(self, phases, step, ops):
         i = ops.to_float(ops.minimum(step, self.total_steps - 1))
         start_step = 0.0
         values = []
-        for end_step, lo, hi in self.phases():
+        for end_step, lo, hi in phases:
             span = end_step - start_step
             pct = (i - start_step) / span if span > 0 else i * 0.0 + 1.0
             values.append((end_step, self._anneal(lo, hi, ops.clip(pct, 0.0, 1.0), ops)))
@@ -291,6 +297,20 @@ class OneCycle(Schedule):
             "anneal_strategy": self.anneal_strategy,
             "three_phase": self.three_phase,
         }
+
+
+def momentum_phases(schedule: OneCycle, base_momentum: float, max_momentum: float) -> list:
+    """(end_step, start, end) of the momentum in each phase, as PyTorch builds them.
+
+    The momentum falls from `max_momentum` to `base_momentum` while the rate
+    rises and comes back while it falls; the three-phase variant holds
+    `max_momentum` in its last phase.
+    """
+    ends = [end for end, _, _ in schedule.phases()]
+    values = [(max_momentum, base_momentum), (base_momentum, max_momentum)]
+    if schedule.three_phase:
+        values.append((max_momentum, max_momentum))
+    return [(end, lo, hi) for end, (lo, hi) in zip(ends, values)]
 
 
 @_register

@@ -123,6 +123,15 @@ def _scale_table(scale_fn: Callable, xs: np.ndarray) -> np.ndarray:
     )
 
 
+def _check_period(up: int, down: int | None, args: dict) -> None:
+    if up + (down or up) > _MAX_STEP:
+        raise ValueError(
+            "Argument `step_size` plus `step_size_down` (the cycle) must be at most "
+            f"{v.STEP_LIMIT}. Received: step_size={args['step_size']!r}, "
+            f"step_size_down={args['step_size_down']!r}"
+        )
+
+
 @_register
 class Cyclic(Schedule):
     """Cyclical learning rate (Smith 2017), PyTorch's `CyclicLR` rates.
@@ -202,13 +211,7 @@ class Cyclic(Schedule):
         out["scale_fn"] = _compiled_scale_fn(scale_fn)
         out["scale_mode"] = v.one_of("scale_mode", args["scale_mode"], ("cycle", "iterations"))
         out["step_size_down"] = v.optional_positive_int("step_size_down", step_size_down)
-        period = out["step_size"] + (out["step_size_down"] or out["step_size"])
-        if period > _MAX_STEP:
-            raise ValueError(
-                "Argument `step_size` plus `step_size_down` (the cycle) must be at most "
-                f"{v.STEP_LIMIT}. Received: step_size={args['step_size']!r}, "
-                f"step_size_down={step_size_down!r}"
-            )
+        _check_period(out["step_size"], out["step_size_down"], args)
         return out
 
     def _tabulated(self, scale_fn: Callable, steps: int) -> Cyclic:
@@ -241,7 +244,7 @@ class Cyclic(Schedule):
             return ops.exp(math.log(self.gamma) * ops.to_float(step))
         return 1.0
 
-    def _rate(self, step, ops):
+    def _between(self, low, high, step, ops):
         up = self.step_size
         down = self.step_size_down or up
         period = up + down
@@ -251,7 +254,13 @@ class Cyclic(Schedule):
         falling = ops.to_float(period - pos) / down
         frac = ops.where(pos <= up, rising, falling)
         scale = self._scale(step, cycle0 + 1, ops)
-        return self.base_lr + (self.max_lr - self.base_lr) * frac * scale
+        return low + (high - low) * frac * scale
+
+    def _rate(self, step, ops):
+        return self._between(self.base_lr, self.max_lr, step, ops)
+
+    def _momentum(self, base_momentum, max_momentum, step, ops):
+        return self._between(max_momentum, base_momentum, step, ops)
 
     def get_config(self):
         return {
