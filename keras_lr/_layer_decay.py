@@ -88,11 +88,13 @@ def layer_decay(
         TypeError: `model` is not a `keras.Model`, `optimizer` not a Keras
             optimizer, `decay` not a real number, or `groups` of a wrong type.
         ValueError: `decay` outside (0, 1]; `model` not built, without
-            weights, or with weights of its own outside its layers; `optimizer` a `MultiOptimizer`, `LossScaleOptimizer`, or
-            built with a schedule or callable rate; a group empty or matching
+            weights, or with weights of its own outside its layers;
+            `optimizer` a `MultiOptimizer`, `LossScaleOptimizer`, or built
+            with a schedule or callable rate; a group empty or matching
             no weights, a layer in two groups, a weight of the model in no
             group, a layer not in the model; or two variables of different
             groups with one path.
+        ImportError: Keras before 3.15 has no `keras.optimizers.MultiOptimizer`.
 
     Example:
         >>> import keras, keras_lr
@@ -117,6 +119,12 @@ def layer_decay(
         Transformers", ICLR 2022 (arXiv:2106.08254), as implemented by timm's
         `param_groups_layer_decay`.
     """
+    if not hasattr(keras.optimizers, "MultiOptimizer"):
+        raise ImportError(
+            "keras_lr.layer_decay builds a keras.optimizers.MultiOptimizer, which Keras "
+            f"{keras.__version__} does not have: upgrade to Keras 3.15 or later "
+            "(`pip install -U keras`)."
+        )
     _check_model(model)
     config = _base_config(optimizer)
     decay = _validation.float_in("decay", decay, 0.0, 1.0, low_open=True)

@@ -31,6 +31,16 @@ def prediction_loss(y_true, y_pred):
     return ops.mean(y_pred, axis=-1)
 
 
+def one_hot_rows(n, start=0):
+    """Endless (e_{k mod n}, 0) batches of one row, k = start, start + 1, ..."""
+    eye = np.eye(n, dtype="float32")
+    zero = np.zeros((1, 1), dtype="float32")
+    k = start
+    while True:
+        yield eye[[k % n]], zero
+        k += 1
+
+
 class RateProbe:
     """A model whose weights record the rate applied at each step.
 
@@ -55,17 +65,7 @@ class RateProbe:
 
     def data(self, start_step=0):
         """Endless generator of (e_k, 0) for k = start_step, start_step + 1, ..."""
-        n = self.n_steps
-        eye = np.eye(n, dtype="float32")
-        zero = np.zeros((1, 1), dtype="float32")
-
-        def gen():
-            k = start_step
-            while True:
-                yield eye[[k % n]], zero
-                k += 1
-
-        return gen()
+        return one_hot_rows(self.n_steps, start_step)
 
     def fit(self, callbacks, epochs, steps_per_epoch, initial_epoch=0, **kwargs):
         """Trains on the one-hot rows, continuing from the optimizer's step."""

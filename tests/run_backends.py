@@ -40,6 +40,10 @@ CORE = (
     "tests/test_finder.py::test_applied_rate_is_the_ladder_at_every_step",
     "tests/test_finder.py::test_restore_after_normal_end_is_bit_for_bit",
     "tests/test_finder.py::test_gradient_accumulation_applies_each_rate_for_one_update",
+    "tests/test_compat_hyper.py",
+    "tests/test_momentum.py::test_applied_sgd_momentum_is_pytorchs",
+    "tests/test_momentum.py::test_applied_beta_1_is_pytorchs",
+    "tests/test_momentum.py::test_gradient_accumulation_applies_the_momentum_of_each_update",
 )
 
 

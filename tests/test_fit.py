@@ -19,7 +19,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
-from conftest import MULTI_STEP_EXECUTION, RateProbe, StopAfterEpoch, assert_rates
+from conftest import MULTI_STEP_EXECUTION, RateProbe, StopAfterEpoch, assert_rates, one_hot_rows
 
 import keras_lr
 from keras_lr import schedules as S
@@ -292,12 +292,7 @@ def fresh_probe(n=TOTAL, **kwargs):
 
 def rows(start_step):
     """The probe's rows e_k, k = start_step, start_step + 1, ..."""
-    eye = np.eye(TOTAL, dtype="float32")
-    zero = np.zeros((1, 1), dtype="float32")
-    k = start_step
-    while True:
-        yield eye[[k % TOTAL]], zero
-        k += 1
+    return one_hot_rows(TOTAL, start_step)
 
 
 def fit_from(model, callbacks, epochs, start_step, initial_epoch=0, **kwargs):

@@ -44,6 +44,7 @@ from conftest import (
     RateProbe,
     StopAfterEpoch,
     assert_rates,
+    one_hot_rows,
     prediction_loss,
 )
 from test_reliability import RaiseAt
@@ -262,15 +263,6 @@ def kernel_shaped_momentum_variables(optimizer, n):
     return [
         v.name for v in optimizer.variables if "momentum" in v.name and tuple(v.shape) == (n, 1)
     ]
-
-
-def one_hot_rows(n, start):
-    eye = np.eye(n, dtype="float32")
-    zero = np.zeros((1, 1), dtype="float32")
-    k = start
-    while True:
-        yield eye[[k % n]], zero
-        k += 1
 
 
 def fit_on_rows(model, callbacks, epochs, start, initial_epoch=0, **kwargs):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from conftest import assert_rates, prediction_loss
+from conftest import assert_rates, one_hot_rows, prediction_loss
 from keras import ops
 
 import keras_lr
@@ -40,15 +40,14 @@ GROUP_LAYERS = ["second", "first"]
 
 def fit(model, callbacks, steps=N, epochs=1):
     """`epochs` epochs of `steps` steps; step k (counted over the fit) feeds e_k."""
-    eye = np.eye(N, dtype="float32")
-
-    def rows():
-        k = 0
-        while True:
-            yield eye[[k % N]], np.zeros((1, 1), "float32")
-            k += 1
-
-    model.fit(rows(), steps_per_epoch=steps, epochs=epochs, verbose=0, callbacks=callbacks)
+    model.fit(
+        one_hot_rows(N),
+        steps_per_epoch=steps,
+        epochs=epochs,
+        shuffle=False,
+        verbose=0,
+        callbacks=callbacks,
+    )
 
 
 def applied(model, name):
