@@ -41,6 +41,20 @@ def one_hot_rows(n, start=0):
         k += 1
 
 
+def fit_on_rows(model, callbacks, epochs, start, steps_per_epoch, initial_epoch=0, **kwargs):
+    """`fit` on the one-hot rows from step `start` on, for any probe-shaped model."""
+    return model.fit(
+        one_hot_rows(model.input_shape[-1], start),
+        steps_per_epoch=steps_per_epoch,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        callbacks=callbacks,
+        verbose=0,
+        shuffle=False,
+        **kwargs,
+    )
+
+
 class RateProbe:
     """A model whose weights record the rate applied at each step.
 
@@ -70,15 +84,8 @@ class RateProbe:
     def fit(self, callbacks, epochs, steps_per_epoch, initial_epoch=0, **kwargs):
         """Trains on the one-hot rows, continuing from the optimizer's step."""
         start = int(ops.convert_to_numpy(self.model.optimizer.iterations))
-        return self.model.fit(
-            self.data(start),
-            steps_per_epoch=steps_per_epoch,
-            epochs=epochs,
-            initial_epoch=initial_epoch,
-            callbacks=callbacks,
-            verbose=0,
-            shuffle=False,
-            **kwargs,
+        return fit_on_rows(
+            self.model, callbacks, epochs, start, steps_per_epoch, initial_epoch, **kwargs
         )
 
     def rates(self, model=None):

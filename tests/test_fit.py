@@ -19,7 +19,13 @@ import warnings
 import keras
 import numpy as np
 import pytest
-from conftest import MULTI_STEP_EXECUTION, RateProbe, StopAfterEpoch, assert_rates, one_hot_rows
+from conftest import (
+    MULTI_STEP_EXECUTION,
+    RateProbe,
+    StopAfterEpoch,
+    assert_rates,
+    fit_on_rows,
+)
 
 import keras_lr
 from keras_lr import schedules as S
@@ -290,22 +296,9 @@ def fresh_probe(n=TOTAL, **kwargs):
     return RateProbe(n, **kwargs)
 
 
-def rows(start_step):
-    """The probe's rows e_k, k = start_step, start_step + 1, ..."""
-    return one_hot_rows(TOTAL, start_step)
-
-
 def fit_from(model, callbacks, epochs, start_step, initial_epoch=0, **kwargs):
     """`fit` on the probe rows from `start_step` on, for a model not held by a probe."""
-    return model.fit(
-        rows(start_step),
-        steps_per_epoch=SPE,
-        epochs=epochs,
-        initial_epoch=initial_epoch,
-        callbacks=callbacks,
-        verbose=0,
-        **kwargs,
-    )
+    return fit_on_rows(model, callbacks, epochs, start_step, SPE, initial_epoch, **kwargs)
 
 
 def kernel(model):

@@ -35,6 +35,7 @@ import functools
 import math
 import warnings
 
+import conftest
 import keras
 import numpy as np
 import pytest
@@ -44,7 +45,6 @@ from conftest import (
     RateProbe,
     StopAfterEpoch,
     assert_rates,
-    one_hot_rows,
     prediction_loss,
 )
 from test_reliability import RaiseAt
@@ -266,16 +266,8 @@ def kernel_shaped_momentum_variables(optimizer, n):
 
 
 def fit_on_rows(model, callbacks, epochs, start, initial_epoch=0, **kwargs):
-    """`fit` on the probe rows from step `start` on, for any probe-shaped model."""
-    return model.fit(
-        one_hot_rows(model.input_shape[-1], start),
-        steps_per_epoch=SPE,
-        epochs=epochs,
-        initial_epoch=initial_epoch,
-        callbacks=callbacks,
-        verbose=0,
-        **kwargs,
-    )
+    """`fit` on the probe rows from step `start` on, SPE steps per epoch."""
+    return conftest.fit_on_rows(model, callbacks, epochs, start, SPE, initial_epoch, **kwargs)
 
 
 def steps_of(model):

@@ -67,10 +67,11 @@ def float_to_constant(model: Any, owner: str) -> None:
             _rate.install(opt, S.Constant(_rate.variable_value(source)))
 
 
-def install_schedule(model: Any, owner: str, schedules: list, sources_before: list) -> None:
+def install_schedule(model: Any, owner: str, schedules: list, sources_before: list) -> bool:
     """Installs `schedules[g]` in optimizer g of `model`, under its factor and plateau scale.
 
     The factor is the optimizer's fixed `rate_factor` (`keras_lr.layer_decay`).
+    Returns whether a source changed (the train function must then be rebuilt).
     """
     optimizers = _rate.optimizers_of(model, owner)
     changed = False
@@ -95,20 +96,21 @@ def install_schedule(model: Any, owner: str, schedules: list, sources_before: li
         else:
             _rate.install(opt, new)
         changed = changed or new is not before
-    if changed:
-        _compat.retrace(model)
+    return changed
 
 
-def install_momentum(model: Any, owner: str, schedules: list) -> None:
-    """Cycles optimizer g's momentum with `schedules[g]` (None: leaves it alone)."""
+def install_momentum(model: Any, owner: str, schedules: list) -> bool:
+    """Cycles optimizer g's momentum with `schedules[g]` (None: leaves it alone).
+
+    Returns whether one changed (the train function must then be rebuilt).
+    """
     changed = False
     for opt, schedule in zip(_rate.optimizers_of(model, owner), schedules):
         if schedule is None or _momentum.source(opt) == schedule:
             continue
         _momentum.install(opt, schedule)
         changed = True
-    if changed:
-        _compat.retrace(model)
+    return changed
 
 
 def release(model: Any, owner: str, driver: Any, taken: list, momentums: list = ()) -> None:
@@ -119,7 +121,7 @@ def release(model: Any, owner: str, driver: Any, taken: list, momentums: list = 
     if model is None or getattr(model, "optimizer", None) is None:
         return
     optimizers = _rate.optimizers_of(model, owner)
-    _rate.release(model, optimizers, taken if len(taken) == len(optimizers) else None)
+    rebuilt = _rate.release(model, optimizers, taken if len(taken) == len(optimizers) else None)
     released = False
     for i, opt in enumerate(optimizers):
         if not _momentum.is_cycled(opt):
@@ -130,7 +132,7 @@ def release(model: Any, owner: str, driver: Any, taken: list, momentums: list = 
         value = before[1] if untrained else None
         _momentum.release(opt, step, value)
         released = True
-    if released:
+    if released and not rebuilt:  # a rebuilt train function traces at its first call
         _compat.retrace(model)
     for opt in optimizers:
         _rate.unclaim(opt, driver)
@@ -239,12 +241,13 @@ class ScheduleDriver(keras.callbacks.Callback):
         cycled = [self.cycles_momentum(opt) for opt in optimizers]  # refuses before any change
         schedules = self.group_schedules(context, optimizers)
         self._context = context
-        install_schedule(self.model, name, schedules, sources_before)
+        changed = install_schedule(self.model, name, schedules, sources_before)
         momentum = [
             self.momentum_schedule(context, g if self.groups is not None else 0) if c else None
             for g, c in enumerate(cycled)
         ]
-        install_momentum(self.model, name, momentum)
+        if install_momentum(self.model, name, momentum) or changed:
+            _compat.retrace(self.model)  # once: it traces at its first call
 
     def on_epoch_begin(self, epoch, logs=None):
         if self._tabulates:

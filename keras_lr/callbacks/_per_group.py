@@ -23,13 +23,8 @@ class GroupsAndMomentum:
     @property
     def _group_arguments(self) -> list[str]:
         """The arguments given one value per sub-optimizer (empty: one for all)."""
-        return sorted(
-            name
-            for name, value in vars(self).items()
-            if not name.startswith("_")
-            and _groups.is_group_argument(name)
-            and isinstance(value, tuple)
-        )
+        names = sorted(n for n in vars(self) if not n.startswith("_"))
+        return _groups.names_per_group(self, [n for n in names if _groups.is_group_argument(n)])
 
     @property
     def groups(self) -> int | None:
