@@ -14,6 +14,7 @@ from keras_lr.callbacks import (
     CyclicLR,
     ExponentialDecay,
     FitContext,
+    InverseSqrt,
     LambdaSchedule,
     LearningRateMonitor,
     OneCycleLR,
@@ -22,6 +23,7 @@ from keras_lr.callbacks import (
     ScheduleCallback,
     SGDRScheduler,
     StepDecay,
+    WarmupStableDecay,
 )
 from keras_lr.ensembles import (
     FastGeometricEnsemble,
@@ -44,6 +46,7 @@ __all__ = [
     "ExponentialDecay",
     "FastGeometricEnsemble",
     "FitContext",
+    "InverseSqrt",
     "LambdaSchedule",
     "LearningRateMonitor",
     "LRFinder",
@@ -57,6 +60,7 @@ __all__ = [
     "WeightedMean",
     "ScheduleCallback",
     "StepDecay",
+    "WarmupStableDecay",
     "find_lr",
     "fit_ensemble_weights",
     "layer_decay",

@@ -20,6 +20,8 @@ STATE_ATTR = "keras_lr_state"
 SCALE = "scale"
 # Key of a sub-optimizer's fixed rate factor (`keras_lr.layer_decay`).
 RATE_FACTOR = "rate_factor"
+# Key of the step `WarmupStableDecay.start_decay()` started the cool-down at.
+DECAY_START = "decay_start"
 
 
 class TrainingState(keras.layers.Layer):

@@ -121,6 +121,41 @@ def optional_positive_int(name: str, value: Any) -> int | None:
     return None if value is None else positive_int(name, value)
 
 
+def is_fraction(value: Any) -> bool:
+    """Whether `value` is a fraction of a run: a non-integral real in (0, 1)."""
+    if isinstance(value, (bool, numbers.Integral)) or not isinstance(value, numbers.Real):
+        return False
+    return 0.0 < float(value) < 1.0
+
+
+def steps_or_fraction(name: str, value: Any) -> int | float:
+    """A count of steps (an integer >= 0) or a fraction of the run (a float in (0, 1))."""
+    if is_fraction(value):
+        return float(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        as_float = float(value)
+        if math.isfinite(as_float) and not as_float.is_integer():
+            raise ValueError(
+                f"Argument `{name}` must be a whole number of steps or a fraction of "
+                f"the run in (0, 1). {_received(name, value)}"
+            )
+    return nonnegative_int(name, value)
+
+
+def ceil_product(length: int, factor: float) -> int:
+    """ceil(length * factor), immune to 1000 * 0.1 == 100.00000000000001."""
+    product = length * factor
+    nearest = round(product)
+    if abs(product - nearest) <= 1e-9 * max(1.0, abs(product)):
+        return int(nearest)
+    return math.ceil(product)
+
+
+def of_run(value: int | float, total: int) -> int:
+    """A `steps_or_fraction` value in steps: a fraction f of `total` is ceil(f * total)."""
+    return ceil_product(total, value) if isinstance(value, float) else value
+
+
 def one_of(name: str, value: Any, choices: Sequence[str]) -> str:
     if not isinstance(value, str):
         raise _type_error(name, value, f"one of {list(choices)}")

@@ -89,6 +89,24 @@ OPEN_UNIT_INTERVAL = [  # (0, 1)
     (NAN, ValueError, "nan"),
     ("0.5", TypeError, "'0.5'"),
 ]
+# A length in steps or a fraction of the run (`warmup_steps`, `decay_steps`):
+# an integer >= 0 or a float in (0, 1); any other float is a bad value, as the
+# integral floats are counts (1.5 is neither a count nor a fraction).
+STEPS_OR_FRACTION = [
+    (-1, ValueError, "-1"),
+    (-1.0, ValueError, "-1.0"),
+    (-0.5, ValueError, "-0.5"),
+    (1.5, ValueError, "1.5"),
+    (1.0000001, ValueError, "1.0000001"),
+    (np.float64(2.5), ValueError, "np.float64(2.5)"),
+    (2**31, ValueError, "2147483648"),
+    (NAN, TypeError, "nan"),
+    (INF, TypeError, "inf"),
+    (True, TypeError, "True"),
+    ("0.5", TypeError, "'0.5'"),
+    (None, TypeError, "None"),
+]
+REQUIRED_NONNEGATIVE_INT = NONNEGATIVE_INT + [(None, TypeError, "None")]
 MULT_FACTOR = [
     (0.5, ValueError, "0.5"),
     (0.999, ValueError, "0.999"),
@@ -115,6 +133,38 @@ ANNEAL = [
     ("cosine", ValueError, "'cosine'"),
     ("exp", ValueError, "'exp'"),
     (None, TypeError, "None"),
+]
+# The shapes of `schedules.Ramp` (a warm-up's `warmup_shape`, warmup's `shape`).
+RAMP_SHAPE = [
+    ("cos", ValueError, "'cos'"),
+    ("Linear", ValueError, "'Linear'"),
+    ("1-sqrt", ValueError, "'1-sqrt'"),
+    ("", ValueError, "''"),
+    (0, TypeError, "0"),
+    (None, TypeError, "None"),
+]
+# WarmupStableDecay's shapes, Hugging Face's `warmup_type` / `decay_type`.
+WSD_WARMUP_SHAPE = [
+    ("sqrt", ValueError, "'sqrt'"),
+    ("Cosine", ValueError, "'Cosine'"),
+    ("step", ValueError, "'step'"),
+    (1, TypeError, "1"),
+    (None, TypeError, "None"),
+]
+DECAY_SHAPE = [
+    ("exponential", ValueError, "'exponential'"),
+    ("cos", ValueError, "'cos'"),
+    ("1 - sqrt", ValueError, "'1 - sqrt'"),
+    (1, TypeError, "1"),
+    (None, TypeError, "None"),
+]
+# InverseSqrt's warm-up starts at 0: no geometric ("exponential") warm-up.
+INVERSE_SQRT_WARMUP_SHAPE = RAMP_SHAPE + [("exponential", ValueError, "'exponential'")]
+A_SCHEDULE = [
+    (0.1, TypeError, "0.1"),
+    (None, TypeError, "None"),
+    ("cosine", TypeError, "'cosine'"),
+    ([S.Constant(0.1)], TypeError, "[Constant(learning_rate=0.1)]"),
 ]
 BOOL = [
     (1, TypeError, "1"),
@@ -158,8 +208,9 @@ def per_group(cases):
 GROUP_POSITIVE_FLOAT = per_group(POSITIVE_FLOAT)
 GROUP_NONNEGATIVE_FLOAT = per_group(NONNEGATIVE_FLOAT)
 WARMUP = {
-    "warmup_steps": NONNEGATIVE_INT + [(None, TypeError, "None")],
+    "warmup_steps": STEPS_OR_FRACTION,
     "warmup_start_lr": GROUP_NONNEGATIVE_FLOAT,
+    "warmup_shape": RAMP_SHAPE,
 }
 MOMENTUM = {
     "cycle_momentum": [(1, TypeError, "1"), ("True", TypeError, "'True'"), (0, TypeError, "0")],
@@ -197,6 +248,7 @@ CONSTRUCTORS = {
             "total_steps": POSITIVE_INT,
             "power": POSITIVE_FLOAT,
             "end_lr": NONNEGATIVE_FLOAT,
+            "cycle": BOOL,
         },
     ),
     S.Exponential: (
@@ -234,6 +286,7 @@ CONSTRUCTORS = {
             "mult_factor": MULT_FACTOR,
             "lr_decay": UNIT_INTERVAL_OPEN_LOW,
             "steps_per_unit": POSITIVE_INT,
+            "cycle_limit": OPTIONAL_POSITIVE_INT,
         },
     ),
     S.GeometricCycle: (
@@ -265,6 +318,37 @@ CONSTRUCTORS = {
             "max_momentum": [c for c in MOMENTUM["max_momentum"] if not isinstance(c[0], list)],
         },
     ),
+    S.Ramp: (
+        {"start_lr": 0.0, "end_lr": 0.1, "total_steps": 10},
+        {
+            "start_lr": NONNEGATIVE_FLOAT,
+            "end_lr": NONNEGATIVE_FLOAT,
+            "total_steps": POSITIVE_INT,
+            "shape": RAMP_SHAPE,
+        },
+    ),
+    S.Product: ({"a": S.Constant(0.1), "b": S.Constant(0.5)}, {"a": A_SCHEDULE, "b": A_SCHEDULE}),
+    S.WarmupStableDecay: (
+        {"max_lr": 0.1, "warmup_steps": 2, "total_steps": 100},
+        {
+            "max_lr": POSITIVE_FLOAT,
+            "warmup_steps": STEPS_OR_FRACTION,
+            "decay_steps": STEPS_OR_FRACTION,
+            "total_steps": OPTIONAL_POSITIVE_INT,
+            "warmup_shape": WSD_WARMUP_SHAPE,
+            "decay_shape": DECAY_SHAPE,
+            "min_lr": NONNEGATIVE_FLOAT,
+            "decay_start": NONNEGATIVE_INT,
+        },
+    ),
+    S.InverseSqrt: (
+        {"max_lr": 0.1, "warmup_steps": 4},
+        {
+            "max_lr": POSITIVE_FLOAT,
+            "warmup_steps": REQUIRED_NONNEGATIVE_INT,
+            "timescale": OPTIONAL_POSITIVE_INT,
+        },
+    ),
     keras_lr.ScheduleCallback: ({"schedule": S.Constant(0.1)}, dict(WARMUP)),
     keras_lr.CyclicLR: (
         {"base_lr": 0.001, "max_lr": 0.006, "step_size": 4},
@@ -290,6 +374,7 @@ CONSTRUCTORS = {
             "lr_decay": UNIT_INTERVAL_OPEN_LOW,
             "cycle_length": POSITIVE_INT,
             "mult_factor": MULT_FACTOR,
+            "cycle_limit": OPTIONAL_POSITIVE_INT,
             **WARMUP,
         },
     ),
@@ -325,6 +410,7 @@ CONSTRUCTORS = {
             "total_steps": OPTIONAL_POSITIVE_INT,
             "power": POSITIVE_FLOAT,
             "end_lr": GROUP_NONNEGATIVE_FLOAT,
+            "cycle": BOOL,
             **WARMUP,
         },
     ),
@@ -359,6 +445,27 @@ CONSTRUCTORS = {
             **WARMUP,
         },
     ),
+    keras_lr.WarmupStableDecay: (
+        {"max_lr": 0.1},
+        {
+            "max_lr": GROUP_POSITIVE_FLOAT,
+            "warmup_steps": STEPS_OR_FRACTION,
+            "decay_steps": STEPS_OR_FRACTION,
+            "total_steps": OPTIONAL_POSITIVE_INT,
+            "warmup_shape": WSD_WARMUP_SHAPE,
+            "decay_shape": DECAY_SHAPE,
+            "min_lr": GROUP_NONNEGATIVE_FLOAT,
+        },
+    ),
+    keras_lr.InverseSqrt: (
+        {"max_lr": 0.1, "warmup_steps": 4},
+        {
+            "max_lr": GROUP_POSITIVE_FLOAT,
+            "warmup_steps": STEPS_OR_FRACTION,
+            "timescale": OPTIONAL_POSITIVE_INT,
+            "warmup_shape": INVERSE_SQRT_WARMUP_SHAPE,
+        },
+    ),
     keras_lr.LearningRateMonitor: (
         {},
         {
@@ -389,6 +496,81 @@ CONSTRUCTORS = {
 CALLBACKS = [ctor for ctor in CONSTRUCTORS if issubclass(ctor, keras.callbacks.Callback)]
 
 
+def label(ctor):
+    """A constructor's name in test ids; `S.` in front where a callback has the same name."""
+    name = ctor.__name__
+    if ctor.__module__.startswith("keras_lr.schedules") and hasattr(keras_lr, name):
+        return f"S.{name}"
+    return name
+
+
+def warmup_relation_cases():
+    """What a value refuses with another: a geometric ramp from 0, lengths past the run."""
+    exponential = {"warmup_shape": "exponential"}
+    for ctor, (valid, kinds) in CONSTRUCTORS.items():
+        if "warmup_start_lr" not in kinds:
+            continue
+        for steps in (3, 0.25):
+            yield expect(
+                ctor,
+                {**valid, **exponential, "warmup_steps": steps},
+                ValueError,
+                "warmup_start_lr",
+                "warmup_start_lr=0.0",
+                case_id=f"{label(ctor)}-exponential-warmup-from-0-over-{steps}",
+            )
+    for name, kwargs in (
+        ("start_lr", {"start_lr": 0.0, "end_lr": 0.1}),
+        ("end_lr", {"start_lr": 0.1, "end_lr": 0.0}),
+    ):
+        yield expect(
+            S.Ramp,
+            {**kwargs, "total_steps": 4, "shape": "exponential"},
+            ValueError,
+            name,
+            f"{name}=0.0",
+            case_id=f"Ramp-exponential-{name}=0",
+        )
+    for ctor, total in (
+        (S.WarmupStableDecay, {"total_steps": 10}),
+        (keras_lr.WarmupStableDecay, {}),
+    ):
+        wsd = label(ctor)
+        yield expect(
+            ctor,
+            {"max_lr": 0.1, "warmup_steps": 4, **total, "warmup_shape": "exponential"},
+            ValueError,
+            "min_lr",
+            "min_lr=0.0",
+            case_id=f"{wsd}-exponential-warmup-from-0",
+        )
+        yield expect(
+            ctor,
+            {"max_lr": 0.1, "min_lr": 0.2, **total},
+            ValueError,
+            "min_lr",
+            "min_lr=0.2, max_lr=0.1",
+            case_id=f"{wsd}-min_lr-above-max_lr",
+        )
+        for warm, decay in ((6, 5), (0.6, 0.5), (0.95, 1)):
+            yield expect(
+                ctor,
+                {"max_lr": 0.1, "warmup_steps": warm, "decay_steps": decay, "total_steps": 10},
+                ValueError,
+                "warmup_steps",
+                f"warmup_steps={warm}, decay_steps={decay}",
+                case_id=f"{wsd}-no-stable-phase-{warm}-{decay}",
+            )
+    yield expect(
+        S.WarmupStableDecay,
+        {"max_lr": 0.1, "warmup_steps": 0.1},
+        ValueError,
+        "warmup_steps",
+        "warmup_steps=0.1",
+        case_id="S.WarmupStableDecay-fractional-warmup-without-total_steps",
+    )
+
+
 def single_argument_cases():
     for ctor, (valid, kinds) in CONSTRUCTORS.items():
         for name, bad_values in kinds.items():
@@ -399,12 +581,12 @@ def single_argument_cases():
                     error,
                     name,
                     f"{name}={shown}",
-                    id=f"{ctor.__name__}-{name}={shown}",
+                    id=f"{label(ctor)}-{name}={shown}",
                 )
 
 
 def expect(ctor, kwargs, error, name, shown, case_id=None):
-    return pytest.param(ctor, kwargs, error, name, shown, id=case_id or f"{ctor.__name__}-{shown}")
+    return pytest.param(ctor, kwargs, error, name, shown, id=case_id or f"{label(ctor)}-{shown}")
 
 
 def relation_cases():
@@ -450,6 +632,7 @@ def relation_cases():
         "min_lr",
         "min_lr=0.1, max_lr=0.01",
     )
+    yield from warmup_relation_cases()
     keras_cosine = keras.optimizers.schedules.CosineDecay(0.1, 10)
     for bad in (None, 0.1, keras_cosine, "cosine"):
         yield expect(
@@ -509,6 +692,16 @@ def relation_cases():
             "boundaries=2147483648",
         ),
         ({"schedules": [one] * 2, "boundaries": 5}, TypeError, "boundaries", "boundaries=5"),
+        # Fractions of the run: all in (0, 1), strictly increasing, never mixed with steps.
+        *(
+            (
+                {"schedules": [one] * 3, "boundaries": bad},
+                ValueError,
+                "boundaries",
+                f"boundaries={bad}",
+            )
+            for bad in ([0.5, 3], [3, 0.5], [0.5, 1.0], [0.5, 0.5], [0.6, 0.3], [0.25, 2**31])
+        ),
         (
             {"schedules": [one] * 2, "boundaries": np.array(5)},
             TypeError,
@@ -524,7 +717,7 @@ def relation_cases():
     ]
     for i, (kwargs, error, name, shown) in enumerate(join_cases):
         yield expect(S.Join, kwargs, error, name, shown, case_id=f"Join-{i}-{shown}")
-    for value, error, shown in NONNEGATIVE_INT + [(None, TypeError, "None")]:
+    for value, error, shown in REQUIRED_NONNEGATIVE_INT:
         yield expect(
             S.Table, {"values": [0.1], "offset": value}, error, "offset", f"offset={shown}"
         )
@@ -578,9 +771,17 @@ def test_every_public_constructor_has_bad_argument_cases():
 def test_every_checked_argument_is_a_real_parameter():
     for ctor, (valid, kinds) in CONSTRUCTORS.items():
         params = set(inspect.signature(ctor).parameters) - {"kwargs"}
-        if issubclass(ctor, keras_lr.ScheduleCallback):
-            params |= {"warmup_steps", "warmup_start_lr"}
         assert set(valid) | set(kinds) <= params, ctor.__name__
+
+
+def test_every_parameter_of_a_scheduling_callback_is_checked():
+    # A keyword added to a callback (`warmup_shape`, `cycle_limit`) gets its
+    # bad values here too; the schedule a ScheduleCallback is given is checked
+    # in relation_cases.
+    for ctor in CALLBACKS:
+        if issubclass(ctor, keras_lr.ScheduleCallback):
+            params = set(inspect.signature(ctor).parameters) - {"schedule"}
+            assert params <= set(CONSTRUCTORS[ctor][1]), ctor.__name__
 
 
 @pytest.mark.parametrize(
@@ -588,7 +789,12 @@ def test_every_checked_argument_is_a_real_parameter():
     [
         ({"warmup_steps": -1}, ValueError, "warmup_steps=-1"),
         ({"warmup_steps": 2.5}, TypeError, "warmup_steps=2.5"),
+        # A fraction is of a run, which only a callback knows.
+        ({"warmup_steps": 0.5}, TypeError, "warmup_steps=0.5"),
         ({"warmup_steps": True}, TypeError, "warmup_steps=True"),
+        ({"warmup_steps": 3, "shape": "cos"}, ValueError, "shape='cos'"),
+        ({"warmup_steps": 3, "shape": None}, TypeError, "shape=None"),
+        ({"warmup_steps": 3, "shape": "exponential"}, ValueError, "start_lr=0.0"),
         ({"warmup_steps": 3, "start_lr": -0.1}, ValueError, "start_lr=-0.1"),
         ({"warmup_steps": 3, "start_lr": NAN}, ValueError, "start_lr=nan"),
         ({"warmup_steps": 3, "start_lr": "0"}, TypeError, "start_lr='0'"),
@@ -662,7 +868,13 @@ def test_lambda_schedule_bad_rates_are_reported_at_the_step():
 # Counts as users write them, and lengths the step counter cannot reach
 # --------------------------------------------------------------------------
 
-INTEGER_KINDS = (POSITIVE_INT, OPTIONAL_POSITIVE_INT, NONNEGATIVE_INT, WARMUP["warmup_steps"])
+INTEGER_KINDS = (
+    POSITIVE_INT,
+    OPTIONAL_POSITIVE_INT,
+    NONNEGATIVE_INT,
+    REQUIRED_NONNEGATIVE_INT,
+    STEPS_OR_FRACTION,
+)
 FLOAT_KINDS = (
     POSITIVE_FLOAT,
     NONNEGATIVE_FLOAT,
@@ -676,7 +888,7 @@ def arguments_of_kind(kinds):
     for ctor, (valid, table) in CONSTRUCTORS.items():
         for name, kind in table.items():
             if any(kind is k for k in kinds):
-                yield pytest.param(ctor, valid, name, id=f"{ctor.__name__}-{name}")
+                yield pytest.param(ctor, valid, name, id=f"{label(ctor)}-{name}")
 
 
 @pytest.mark.parametrize("as_float", [float, np.float64, np.float32])
@@ -888,6 +1100,9 @@ CALLBACK_INSTANCES = {
         0.001, 0.1, steps_per_epoch=3, lr_decay=0.9, cycle_length=2, mult_factor=1.5
     ),
     "SGDRScheduler-from-fit": lambda: keras_lr.SGDRScheduler(0.0, 0.1, cycle_length=1),
+    "SGDRScheduler-cycle_limit": lambda: keras_lr.SGDRScheduler(
+        0.001, 0.1, steps_per_epoch=3, cycle_length=2, mult_factor=2.0, cycle_limit=2
+    ),
     "StepDecay": lambda: keras_lr.StepDecay(0.1, 0.5, step_size=2),
     "StepDecay-milestones": lambda: keras_lr.StepDecay(
         0.1, 0.1, milestones=[2, 5], steps_per_epoch=4, warmup_steps=2
@@ -898,6 +1113,9 @@ CALLBACK_INSTANCES = {
     "OneCycleLR-from-fit": lambda: keras_lr.OneCycleLR(0.1, warmup_steps=5),
     "PolynomialDecay": lambda: keras_lr.PolynomialDecay(
         0.1, 30, power=2.0, end_lr=0.001, warmup_steps=5
+    ),
+    "PolynomialDecay-cycle": lambda: keras_lr.PolynomialDecay(
+        0.1, 7, power=0.5, end_lr=0.001, cycle=True
     ),
     "ExponentialDecay": lambda: keras_lr.ExponentialDecay(0.1, 0.8),
     "ExponentialDecay-spe": lambda: keras_lr.ExponentialDecay(0.1, 0.8, steps_per_epoch=2),
@@ -910,6 +1128,30 @@ CALLBACK_INSTANCES = {
     "ScheduleCallback": lambda: keras_lr.ScheduleCallback(
         S.Join([S.Constant(0.1), S.Cyclic(0.01, 0.1, 3)], [4]), warmup_steps=3
     ),
+    "ScheduleCallback-fractions": lambda: keras_lr.ScheduleCallback(
+        S.Join([S.Constant(0.1), S.Cosine(0.1, 0.01, 5), S.Constant(0.01)], [0.5, 0.75]),
+        warmup_steps=0.1,
+        warmup_start_lr=0.001,
+        warmup_shape="exponential",
+    ),
+    "ScheduleCallback-product": lambda: keras_lr.ScheduleCallback(
+        S.Cosine(0.1, 0.0, 40) * S.Ramp(0.5, 1.0, 10, shape="cosine")
+    ),
+    "CosineAnnealing-cosine-warmup": lambda: keras_lr.CosineAnnealing(
+        0.1, warmup_steps=0.2, warmup_start_lr=0.01, warmup_shape="cosine"
+    ),
+    "CyclicLR-exponential-warmup": lambda: keras_lr.CyclicLR(
+        0.01, 0.1, 4, warmup_steps=5, warmup_start_lr=0.001, warmup_shape="exponential"
+    ),
+    "LambdaSchedule-cosine-warmup": lambda: keras_lr.LambdaSchedule(
+        tenth_per_step, warmup_steps=0.5, warmup_shape="cosine"
+    ),
+    "WarmupStableDecay": lambda: keras_lr.WarmupStableDecay(0.1, 0.1, 0.2, decay_shape="cosine"),
+    "WarmupStableDecay-total_steps": lambda: keras_lr.WarmupStableDecay(
+        0.1, 4, 10, total_steps=40, warmup_shape="exponential", min_lr=0.001
+    ),
+    "InverseSqrt": lambda: keras_lr.InverseSqrt(0.1, 0.2, timescale=3, warmup_shape="cosine"),
+    "InverseSqrt-steps": lambda: keras_lr.InverseSqrt(0.1, 5),
 }
 
 
@@ -921,10 +1163,7 @@ def test_callback_config_round_trip_previews_the_same_rates(name):
     assert type(rebuilt) is type(cb)
     assert rebuilt.get_config() == config
     # get_config returns exactly the constructor arguments.
-    params = set(inspect.signature(type(cb)).parameters) - {"kwargs"}
-    if type(cb) is not keras_lr.ScheduleCallback:
-        params |= {"warmup_steps", "warmup_start_lr"}
-    assert set(config) == params
+    assert set(config) == set(inspect.signature(type(cb)).parameters)
     expected = cb.rates(50, steps_per_epoch=5, epochs=10)
     assert len(np.unique(expected)) > 1
     np.testing.assert_array_equal(rebuilt.rates(50, steps_per_epoch=5, epochs=10), expected)
@@ -939,6 +1178,16 @@ def test_callback_config_keeps_the_values_passed():
     config = CALLBACK_INSTANCES["CyclicLR"]().get_config()
     assert config["step_size"] == 3 and config["step_size_down"] == 5
     assert config["mode"] == "exp_range" and config["warmup_steps"] == 4
+    assert config["warmup_shape"] == "linear"
+    config = CALLBACK_INSTANCES["ScheduleCallback-fractions"]().get_config()
+    assert (config["warmup_steps"], config["warmup_shape"]) == (0.1, "exponential")
+    assert config["schedule"].boundaries == [0.5, 0.75]
+    config = CALLBACK_INSTANCES["WarmupStableDecay"]().get_config()
+    assert (config["warmup_steps"], config["decay_steps"], config["total_steps"]) == (
+        0.1,
+        0.2,
+        None,
+    )
     assert CALLBACK_INSTANCES["CyclicLR-scale_fn"]().get_config()["scale_fn"] is inverse_cycle
     assert CALLBACK_INSTANCES["StepDecay-milestones"]().get_config()["milestones"] == [2, 5]
 
@@ -969,9 +1218,22 @@ def test_reduce_lr_on_plateau_config_round_trip():
 
 lr = st.floats(1e-5, 1.0)
 fraction = st.floats(0.0, 1.0)
-warmup_kwargs = st.fixed_dictionaries(
-    {"warmup_steps": st.integers(0, 49), "warmup_start_lr": st.floats(0.0, 1.0)}
-)
+# Fractions of the 50 steps of the previews below (5 steps x 10 epochs).
+run_fraction = st.floats(0.001, 0.9)
+
+
+@st.composite
+def warmup_arguments(draw, most=49):
+    """A warm-up: steps or a fraction of the run, any shape (a geometric one from > 0)."""
+    shape = draw(st.sampled_from(["linear", "cosine", "exponential"]))
+    return {
+        "warmup_steps": draw(st.integers(0, most) | run_fraction.filter(lambda f: f * 50 <= most)),
+        "warmup_start_lr": draw(st.floats(1e-4 if shape == "exponential" else 0.0, 1.0)),
+        "warmup_shape": shape,
+    }
+
+
+warmup_kwargs = warmup_arguments()
 
 
 @st.composite
@@ -998,6 +1260,7 @@ def sgdr(draw):
         lr_decay=draw(st.floats(0.01, 1.0)),
         cycle_length=draw(st.integers(1, 20)),
         mult_factor=draw(st.one_of(st.just(1.0), st.floats(1.01, 4.0))),
+        cycle_limit=draw(st.one_of(st.none(), st.integers(1, 5))),
         **draw(warmup_kwargs),
     )
 
@@ -1041,6 +1304,7 @@ def polynomial(draw):
         draw(st.integers(1, 200)),
         draw(st.floats(0.1, 5.0)),
         draw(st.floats(0.0, 1.0)),
+        cycle=draw(st.booleans()),
         **draw(warmup_kwargs),
     )
 
@@ -1083,10 +1347,46 @@ def schedule_callback(draw):
     pieces = [
         S.Constant(draw(lr)),
         S.Cyclic(0.0, draw(lr), draw(st.integers(1, 9))),
-        S.Exponential(draw(lr), draw(st.floats(0.5, 1.0))),
+        S.Exponential(draw(lr), draw(st.floats(0.5, 1.0)))
+        * S.Ramp(0.1, 1.0, draw(st.integers(1, 9))),
     ]
-    boundaries = sorted(draw(st.lists(st.integers(1, 60), min_size=2, max_size=2, unique=True)))
-    return keras_lr.ScheduleCallback(S.Join(pieces, boundaries), **draw(warmup_kwargs))
+    if draw(st.booleans()):
+        boundaries = sorted(draw(st.lists(st.integers(1, 60), min_size=2, max_size=2, unique=True)))
+        warmup = draw(warmup_kwargs)
+    else:
+        # Tenths of the run after a warm-up that leaves at least 10 steps: two
+        # boundaries never fall on the same step.
+        tenths = draw(st.lists(st.integers(1, 9), min_size=2, max_size=2, unique=True))
+        boundaries = [k / 10 for k in sorted(tenths)]
+        warmup = draw(warmup_arguments(most=40))
+    return keras_lr.ScheduleCallback(S.Join(pieces, boundaries), **warmup)
+
+
+@st.composite
+def warmup_stable_decay(draw):
+    peak = draw(lr)
+    shape = draw(st.sampled_from(["linear", "cosine", "1-sqrt", "exponential"]))
+    low = draw(st.floats(1e-3, 1.0) if shape == "exponential" else fraction)
+    total = draw(st.none() | st.integers(10, 200))
+    return keras_lr.WarmupStableDecay(
+        peak,
+        draw(st.integers(0, 4) | st.floats(0.01, 0.4)),
+        draw(st.integers(0, 5) | st.floats(0.01, 0.5)),
+        total,
+        shape,
+        draw(st.sampled_from(["linear", "cosine", "1-sqrt"])),
+        low * peak,
+    )
+
+
+@st.composite
+def inverse_sqrt(draw):
+    return keras_lr.InverseSqrt(
+        draw(lr),
+        draw(st.integers(0, 49) | run_fraction),
+        draw(st.none() | st.integers(1, 10_000)),
+        warmup_shape=draw(st.sampled_from(["linear", "cosine"])),
+    )
 
 
 RANDOM_CALLBACKS = {
@@ -1099,6 +1399,8 @@ RANDOM_CALLBACKS = {
     "CosineAnnealing": cosine(),
     "LambdaSchedule": lambda_schedule(),
     "ScheduleCallback": schedule_callback(),
+    "WarmupStableDecay": warmup_stable_decay(),
+    "InverseSqrt": inverse_sqrt(),
 }
 
 
@@ -1111,7 +1413,9 @@ def test_random_valid_arguments_preview_finite_rates(name, data):
     assert rates.shape == (50,) and rates.dtype == np.float64
     assert np.all(np.isfinite(rates)) and np.all(rates >= 0)
     if cb.warmup_steps:
-        assert rates[0] == pytest.approx(cb.warmup_start_lr)
+        # WarmupStableDecay warms up from its min_lr (Hugging Face's min_lr_ratio).
+        start = cb.min_lr if isinstance(cb, keras_lr.WarmupStableDecay) else cb.warmup_start_lr
+        assert rates[0] == pytest.approx(start)
     rebuilt = type(cb).from_config(cb.get_config())
     np.testing.assert_array_equal(rebuilt.rates(50, steps_per_epoch=5, epochs=10), rates)
 

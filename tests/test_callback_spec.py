@@ -19,7 +19,7 @@ import pytest
 import keras_lr
 from keras_lr import schedules as S
 
-WARMUP = ["warmup_steps", "warmup_start_lr"]
+WARMUP = ["warmup_steps", "warmup_start_lr", "warmup_shape"]
 MOMENTUM = ["cycle_momentum", "base_momentum", "max_momentum"]
 
 # Every callback of keras_lr.callbacks and its parameters, in order.
@@ -43,6 +43,7 @@ PARAMETERS = {
         "lr_decay",
         "cycle_length",
         "mult_factor",
+        "cycle_limit",
         *WARMUP,
     ],
     keras_lr.StepDecay: [
@@ -64,7 +65,7 @@ PARAMETERS = {
         *MOMENTUM,
         *WARMUP,
     ],
-    keras_lr.PolynomialDecay: ["initial_lr", "total_steps", "power", "end_lr", *WARMUP],
+    keras_lr.PolynomialDecay: ["initial_lr", "total_steps", "power", "end_lr", "cycle", *WARMUP],
     keras_lr.ExponentialDecay: ["initial_lr", "gamma", "steps_per_epoch", *WARMUP],
     keras_lr.CosineAnnealing: ["max_lr", "min_lr", "total_steps", *WARMUP],
     keras_lr.LambdaSchedule: ["fn", "unit", "steps_per_epoch", *WARMUP],
@@ -81,12 +82,24 @@ PARAMETERS = {
         "verbose",
     ],
     keras_lr.LearningRateMonitor: ["log_dir", "log_momentum"],
+    keras_lr.WarmupStableDecay: [
+        "max_lr",
+        "warmup_steps",
+        "decay_steps",
+        "total_steps",
+        "warmup_shape",
+        "decay_shape",
+        "min_lr",
+    ],
+    keras_lr.InverseSqrt: ["max_lr", "warmup_steps", "timescale", "warmup_shape"],
 }
 # The first keyword-only parameter of each.
 KEYWORD_ONLY_FROM = {
     keras_lr.SGDRScheduler: "steps_per_epoch",
     keras_lr.ReduceLROnPlateau: None,
     keras_lr.LearningRateMonitor: None,
+    keras_lr.WarmupStableDecay: None,
+    keras_lr.InverseSqrt: "warmup_shape",
 }
 SPECCED = [cls for cls in PARAMETERS if cls.__dict__.get("spec") is not None]
 
@@ -112,7 +125,13 @@ NON_DEFAULT = {
         warmup_start_lr=0.001,
     ),
     keras_lr.SGDRScheduler: dict(
-        min_lr=0.001, max_lr=0.1, steps_per_epoch=2, lr_decay=0.5, cycle_length=2, mult_factor=1.5
+        min_lr=0.001,
+        max_lr=0.1,
+        steps_per_epoch=2,
+        lr_decay=0.5,
+        cycle_length=2,
+        mult_factor=1.5,
+        cycle_limit=3,
     ),
     keras_lr.StepDecay: dict(
         initial_lr=0.1, decay_factor=0.2, step_size=2, milestones=[1, 3], steps_per_epoch=3
@@ -130,11 +149,15 @@ NON_DEFAULT = {
         max_momentum=0.9,
         warmup_steps=3,
     ),
-    keras_lr.PolynomialDecay: dict(initial_lr=0.1, total_steps=20, power=2.0, end_lr=0.001),
+    keras_lr.PolynomialDecay: dict(
+        initial_lr=0.1, total_steps=20, power=2.0, end_lr=0.001, cycle=True
+    ),
     keras_lr.ExponentialDecay: dict(initial_lr=0.1, gamma=0.8, steps_per_epoch=2),
     keras_lr.CosineAnnealing: dict(max_lr=0.1, min_lr=0.01, total_steps=25),
     keras_lr.LambdaSchedule: dict(fn=tenth, unit="epoch", steps_per_epoch=2),
-    keras_lr.ScheduleCallback: dict(schedule=S.Cyclic(0.01, 0.1, 3), warmup_steps=2),
+    keras_lr.ScheduleCallback: dict(
+        schedule=S.Cyclic(0.01, 0.1, 3), warmup_steps=2, warmup_shape="cosine"
+    ),
     keras_lr.ReduceLROnPlateau: dict(
         monitor="loss",
         factor=0.5,
@@ -147,6 +170,16 @@ NON_DEFAULT = {
         verbose=1,
     ),
     keras_lr.LearningRateMonitor: dict(log_dir="logs", log_momentum=False),
+    keras_lr.WarmupStableDecay: dict(
+        max_lr=0.1,
+        warmup_steps=0.05,
+        decay_steps=6,
+        total_steps=36,
+        warmup_shape="cosine",
+        decay_shape="linear",
+        min_lr=0.001,
+    ),
+    keras_lr.InverseSqrt: dict(max_lr=0.1, warmup_steps=4, timescale=8, warmup_shape="cosine"),
 }
 
 

@@ -167,6 +167,8 @@ SAMPLES = {
     "onecycle": ["max_lr=1", "three_phase=true", "pct_start=0.25"],
     "snapshot": ["n_snapshots=3", "max_lr=0.5"],
     "fge": ["max_lr=1", "min_lr=0.1", "cycle_steps=4"],
+    "wsd": ["max_lr=1", "warmup_steps=0.1", "decay_steps=0.25", "warmup_shape=cosine"],
+    "invsqrt": ["max_lr=1", "warmup_steps=4"],
 }
 PYTHON_ARGS = {
     "constant": dict(learning_rate=0.1),
@@ -180,6 +182,8 @@ PYTHON_ARGS = {
     "onecycle": dict(max_lr=1.0, three_phase=True, pct_start=0.25),
     "snapshot": dict(n_snapshots=3, max_lr=0.5),
     "fge": dict(max_lr=1.0, min_lr=0.1, cycle_steps=4),
+    "wsd": dict(max_lr=1.0, warmup_steps=0.1, decay_steps=0.25, warmup_shape="cosine"),
+    "invsqrt": dict(max_lr=1.0, warmup_steps=4),
 }
 STEPS, SPE = 20, 4
 
@@ -201,6 +205,7 @@ def _texts(convert):
         _specs.INTEGER: [("3", 3), ("2e3", 2000), ("7.0", 7)],
         _specs.BOOL: [("true", True), ("No", False), ("1", True)],
         _specs.INTEGERS: [("2,5", [2, 5]), ("4", [4]), ("1, 3,", [1, 3])],
+        _specs.STEPS: [("3", 3), ("2e3", 2000), ("0.25", 0.25)],
     }.get(plain)
     if texts is None:  # a choice: every option, as written
         options = re.findall(r"'([^']*)'", convert.what)

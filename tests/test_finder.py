@@ -449,7 +449,7 @@ def test_every_method_and_default_on_a_real_run():
     # A fresh model's loss falls: the test is reliable and says nothing.
     assert finder.reliable and finder.unreliable_reason is None
     assert not [w for w in caught if "LRFinder" in str(w.message)]
-    assert set(found) == {"valley", "steepest", "minimum"}
+    assert set(found) == {"valley", "steepest", "minimum", "slide"}
     for method, rate in found.items():
         assert finder.suggestion(method) == rate
         assert 1e-7 <= rate <= 10.0
@@ -511,7 +511,7 @@ def test_plot_marks_suggestions_and_returns_axes(tmp_path):
     np.testing.assert_allclose(smoothed.get_ydata(), window["smoothed_loss"])
     marked = {line.get_label().split(":")[0] for line in ax.get_lines() if ":" in line.get_label()}
     # "minimum" is labelled as the rate it gives: a tenth of the minimum's.
-    assert marked == {"valley", "steepest", "minimum/10"}
+    assert marked == {"valley", "steepest", "minimum/10", "slide"}
     minimum = [line for line in ax.get_lines() if line.get_label().startswith("minimum/10")][0]
     assert minimum.get_xdata()[0] == pytest.approx(finder.suggestion("minimum"))
     assert not any("unreliable" in line.get_label() for line in ax.get_lines())

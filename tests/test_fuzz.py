@@ -16,6 +16,7 @@ snapshot directory a resumed run finds.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -27,10 +28,13 @@ from conftest import RateProbe
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from test_arguments import (
+    A_SCHEDULE,
     ANNEAL,
     BOOL,
     CONSTRUCTORS,
     CYCLIC_MODE,
+    DECAY_SHAPE,
+    INVERSE_SQRT_WARMUP_SHAPE,
     MILESTONES,
     MULT_FACTOR,
     NONNEGATIVE_FLOAT,
@@ -40,8 +44,13 @@ from test_arguments import (
     OPTIONAL_POSITIVE_INT,
     POSITIVE_FLOAT,
     POSITIVE_INT,
+    RAMP_SHAPE,
+    REQUIRED_NONNEGATIVE_INT,
     SCALE_MODE,
+    STEPS_OR_FRACTION,
     UNIT_INTERVAL_OPEN_LOW,
+    WSD_WARMUP_SHAPE,
+    label,
 )
 from test_ensemble import corrupt_manifests
 
@@ -101,6 +110,24 @@ def int_kind(minimum, optional=False):
     return values, types
 
 
+def steps_or_fraction():
+    """A count of steps (an int >= 0) or a fraction of the run (a float in (0, 1))."""
+    negative = st.floats(max_value=-1e-300, allow_nan=False, allow_infinity=False)
+    neither = st.floats(min_value=1.0, allow_nan=False, allow_infinity=False).filter(
+        lambda x: not x.is_integer()
+    )
+    values = st.one_of(st.integers(max_value=-1), negative, neither, st.integers(min_value=2**31))
+    types = st.one_of(junk, none_or_bool, st.sampled_from([NAN, INF, -INF]))
+    return values, types
+
+
+def a_schedule():
+    """Not a `LearningRateSchedule`: a rate, a string, a callable, a list of schedules."""
+    return st.nothing(), st.one_of(
+        junk, none_or_bool, any_float, st.just(lambda i: 0.1), st.just([S.Constant(0.1)])
+    )
+
+
 def float_kind(bad_values, optional=False):
     return bad_values, st.one_of(junk, st.booleans() if optional else none_or_bool)
 
@@ -145,7 +172,16 @@ KINDS = {
     id(BOOL): (st.nothing(), st.one_of(junk, st.none(), st.integers(), any_float)),
     id(NOT_CALLABLE): not_callable(),
     id(MILESTONES): increasing_ints(),
+    id(STEPS_OR_FRACTION): steps_or_fraction(),
+    id(REQUIRED_NONNEGATIVE_INT): int_kind(0),
+    id(RAMP_SHAPE): choices_of(S.RAMP_SHAPES),
+    id(INVERSE_SQRT_WARMUP_SHAPE): choices_of(["linear", "cosine"]),
+    id(WSD_WARMUP_SHAPE): choices_of(["linear", "cosine", "1-sqrt", "exponential"]),
+    id(DECAY_SHAPE): choices_of(["linear", "cosine", "1-sqrt"]),
+    id(A_SCHEDULE): a_schedule(),
 }
+RAMP = KINDS[id(RAMP_SHAPE)]
+WARMUP_STEPS = KINDS[id(STEPS_OR_FRACTION)]
 
 
 def kind_of(table_list):
@@ -169,6 +205,17 @@ def _model():
 
 
 X3 = np.zeros((8, 3), "float32")
+
+
+@functools.cache
+def _range_test():
+    """A range test with results (run once), for `LRFinder.apply`'s arguments."""
+    x = np.random.default_rng(0).normal(size=(32, 3)).astype("float32")
+    return keras_lr.find_lr(
+        _model(), x, x.sum(1, keepdims=True), batch_size=4, num_steps=16, verbose=0
+    )
+
+
 OTHERS = {
     "SnapshotEnsemble": (
         keras_lr.SnapshotEnsemble,
@@ -181,8 +228,9 @@ OTHERS = {
             "overwrite": KINDS[id(BOOL)],
             "verbose": int_kind(0, optional=True),
             "directory": path_kind(),
-            "warmup_steps": int_kind(0),
+            "warmup_steps": WARMUP_STEPS,
             "warmup_start_lr": float_kind(below(0.0, False)),
+            "warmup_shape": RAMP,
         },
     ),
     "FastGeometricEnsemble": (
@@ -196,8 +244,9 @@ OTHERS = {
             "save_format": choices_of(["weights", "model"]),
             "overwrite": KINDS[id(BOOL)],
             "directory": path_kind(),
-            "warmup_steps": int_kind(0),
+            "warmup_steps": WARMUP_STEPS,
             "warmup_start_lr": float_kind(below(0.0, False)),
+            "warmup_shape": RAMP,
         },
     ),
     "StochasticWeightAveraging": (
@@ -208,6 +257,28 @@ OTHERS = {
             "swa_lr": float_kind(below(0.0, True), optional=True),
             "swap_at_end": KINDS[id(BOOL)],
             "verbose": int_kind(0, optional=True),
+            "anneal_epochs": int_kind(0),
+            "anneal_strategy": KINDS[id(ANNEAL)],  # PyTorch SWALR's "cos" | "linear"
+            "every_n_steps": int_kind(1, optional=True),
+        },
+    ),
+    "ScheduleFreeEval": (
+        keras_lr.ensembles.ScheduleFreeEval,
+        {},
+        {
+            # Arrays, and dicts, lists or tuples of them, are inputs; None is none.
+            "update_bn_data": (
+                st.nothing(),
+                st.one_of(
+                    st.text(max_size=4),
+                    st.binary(max_size=4),
+                    st.booleans(),
+                    st.integers(),
+                    any_float,
+                    st.builds(object),
+                ),
+            ),
+            "update_bn_batch_size": int_kind(1),
         },
     ),
     "layer_decay": (
@@ -243,6 +314,16 @@ OTHERS = {
             "validation_every": int_kind(1),
         },
     ),
+    "LRFinder.apply": (
+        lambda **kw: _range_test().apply(**kw),
+        {},
+        {
+            # None is the model the test ran on; another model is checked in
+            # tests/test_finder_slide.py (not compiled, a schedule as its rate).
+            "model": (st.nothing(), st.one_of(junk, st.booleans(), st.integers(), any_float)),
+            "method": choices_of(["valley", "steepest", "minimum", "slide"]),
+        },
+    ),
     "find_lr": (
         lambda **kw: keras_lr.find_lr(_model(), X3, X3[:, :1], verbose=0, **kw),
         {},
@@ -270,7 +351,23 @@ OTHERS = {
     "warmup": (
         S.warmup,
         {"schedule": S.Constant(0.1), "warmup_steps": 3},
-        {"warmup_steps": int_kind(0), "start_lr": float_kind(below(0.0, False))},
+        {
+            "warmup_steps": int_kind(0),
+            "start_lr": float_kind(below(0.0, False)),
+            "shape": RAMP,
+        },
+    ),
+    "resolve": (
+        lambda **kw: S.Join([S.Constant(0.1), S.Constant(0.2)], [0.5]).resolve(**kw),
+        {"total_steps": 10},
+        {"total_steps": int_kind(1)},
+    ),
+    # `schedule * number` is `Scaled(schedule, number)`; other operands are
+    # Python's TypeError ("unsupported operand"), as for any object.
+    "Schedule*number": (
+        lambda scale: S.Cosine(0.1, 0.0, 10) * scale,
+        {"scale": 0.5},
+        {"scale": (below(0.0, True), st.nothing())},
     ),
     "Table": (
         S.Table,
@@ -307,7 +404,7 @@ OTHERS = {
 }
 
 CASES = [
-    pytest.param(ctor, valid, name, kind_of(bad), id=f"{ctor.__name__}-{name}")
+    pytest.param(ctor, valid, name, kind_of(bad), id=f"{label(ctor)}-{name}")
     for ctor, (valid, kinds) in CONSTRUCTORS.items()
     for name, bad in kinds.items()
 ] + [
@@ -377,11 +474,41 @@ def _bounded(cls, draw, **extra):
     return cls(draw(rate) * high, high, **extra)
 
 
+def _ramp(draw):
+    shape = draw(st.sampled_from(S.RAMP_SHAPES))
+    ends = peak if shape == "exponential" else rate  # a geometric ramp never reaches 0
+    return S.Ramp(draw(ends), draw(ends), draw(length), shape)
+
+
+def _warmup_stable_decay(draw):
+    high = draw(peak)
+    warmup_shape = draw(st.sampled_from(["linear", "cosine", "1-sqrt", "exponential"]))
+    low = high * draw(st.floats(1e-3, 1.0) if warmup_shape == "exponential" else rate)
+    total = draw(st.none() | st.integers(10, 200))
+    warmup = st.integers(0, 4)
+    if total is not None:
+        warmup |= st.floats(0.01, 0.4)
+    # The last steps of the int32 counter included: a decay started there.
+    decay_start = st.none() | st.integers(0, 100) | st.integers(2**31 - 200, 2**31 - 1)
+    return S.WarmupStableDecay(
+        high,
+        draw(warmup),
+        draw(st.integers(0, 5) | st.floats(0.01, 0.5)),
+        total,
+        warmup_shape,
+        draw(st.sampled_from(["linear", "cosine", "1-sqrt"])),
+        low,
+        decay_start=draw(decay_start),
+    )
+
+
 LEAVES = {
     "Constant": lambda d: S.Constant(d(rate)),
     "Linear": lambda d: S.Linear(d(rate), d(rate), d(length)),
     "Cosine": lambda d: (lambda hi: S.Cosine(hi, d(rate) * hi, d(length)))(d(peak)),
-    "Polynomial": lambda d: S.Polynomial(d(peak), d(length), d(st.floats(0.1, 4.0)), d(rate)),
+    "Polynomial": lambda d: S.Polynomial(
+        d(peak), d(length), d(st.floats(0.1, 4.0)), d(rate), d(st.booleans())
+    ),
     "Exponential": lambda d: S.Exponential(d(peak), d(unit)),
     "Staircase": lambda d: S.Staircase(
         d(peak),
@@ -408,6 +535,7 @@ LEAVES = {
             mult_factor=d(st.just(1.0) | st.floats(1.0, 3.0)),
             lr_decay=d(unit),
             steps_per_unit=d(st.integers(1, 8)),
+            cycle_limit=d(st.none() | st.integers(1, 6)),
         )
     )(d(peak)),
     "OneCycle": lambda d: (
@@ -425,6 +553,11 @@ LEAVES = {
         lambda low: S.GeometricCycle(low + d(rate), low, 2 * d(st.integers(1, 20)))
     )(d(peak)),
     "Table": lambda d: S.Table(d(st.lists(rate, min_size=1, max_size=30)), d(st.integers(0, 20))),
+    "Ramp": _ramp,
+    "WarmupStableDecay": _warmup_stable_decay,
+    "InverseSqrt": lambda d: S.InverseSqrt(
+        d(peak), d(st.integers(0, 40)), d(st.none() | st.integers(1, 10_000))
+    ),
 }
 LEAVES["Momentum"] = lambda d: (
     lambda high: S.Momentum(
@@ -437,14 +570,33 @@ LEAVES["Momentum"] = lambda d: (
 
 @st.composite
 def composite_schedules(draw, children):
-    kind = draw(st.sampled_from(["PerEpoch", "Join", "Scaled", "warmup"]))
+    kind = draw(
+        st.sampled_from(["PerEpoch", "Join", "Join-fractions", "Scaled", "Product", "warmup"])
+    )
     if kind == "PerEpoch":
         return S.PerEpoch(draw(children), draw(st.integers(1, 10)))
     if kind == "Scaled":
-        return S.Scaled(draw(children), draw(st.floats(1e-3, 10.0)))
+        scale = draw(st.floats(1e-3, 10.0))
+        return draw(st.sampled_from([S.Scaled(draw(children), scale), scale * draw(children)]))
+    if kind == "Product":
+        return draw(children) * draw(children)
     if kind == "warmup":
-        return S.warmup(draw(children), draw(st.integers(0, 30)), draw(rate))
+        shape = draw(st.sampled_from(S.RAMP_SHAPES))
+        child = draw(children)
+        start = draw(peak if shape == "exponential" else rate)
+        if shape == "exponential":  # from start_lr > 0 to a first rate > 0
+            assume(child.numpy([0])[0] > 0)
+        return S.warmup(child, draw(st.integers(0, 30)), start, shape)
     parts = draw(st.lists(children, min_size=1, max_size=3))
+    if kind == "Join-fractions":
+        # Tenths of a run of at least 10 steps: never two boundaries on one step.
+        tenths = draw(
+            st.lists(
+                st.integers(1, 9), min_size=len(parts) - 1, max_size=len(parts) - 1, unique=True
+            )
+        )
+        join = S.Join(parts, [k / 10 for k in sorted(tenths)])
+        return join.resolve(draw(st.integers(10, 100)))
     bounds = draw(
         st.lists(st.integers(1, 80), min_size=len(parts) - 1, max_size=len(parts) - 1, unique=True)
     )
@@ -456,7 +608,7 @@ STEPS = np.r_[np.arange(120), [1_000, 99_999, 1_234_567, 2**31 - 2]]
 
 
 def test_every_schedule_class_is_drawn():
-    drawn = set(LEAVES) | {"PerEpoch", "Join", "Scaled"}
+    drawn = set(LEAVES) | {"PerEpoch", "Join", "Scaled", "Product"}
     assert {n for n in S.__all__ if isinstance(getattr(S, n), type)} - {"Schedule"} <= drawn
 
 

@@ -174,7 +174,9 @@ def test_snapshot_ensemble_and_fge_take_one_rate_per_group(tmp_path):
 
 def test_swa_lr_per_group():
     model = two_groups()
-    swa = keras_lr.StochasticWeightAveraging(start_epoch=0, swa_lr=[0.03, 0.3], swap_at_end=False)
+    swa = keras_lr.StochasticWeightAveraging(
+        start_epoch=0, swa_lr=[0.03, 0.3], swap_at_end=False, anneal_epochs=0
+    )
     fit(model, [swa], steps=4)
     for g, layer in enumerate(GROUP_LAYERS):
         assert_rates(applied(model, layer)[:4], [[0.03, 0.3][g]] * 4)

@@ -164,6 +164,7 @@ def test_cosine_restarts_positional_lengths_keep_their_old_meaning_with_a_warnin
         "mult_factor",
         "lr_decay",
         "steps_per_unit",
+        "cycle_limit",  # added keyword-only, never positional
     ]
     with pytest.raises(TypeError, match="cycle_length=..."):
         S.CosineRestarts(0.0, 1.0, 3, 1.5, 0.5, 2, 9)

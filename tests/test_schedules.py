@@ -51,6 +51,7 @@ SCHEDULES = {
     "Linear": lambda: S.Linear(0.0, 1.0, 7),
     "Cosine": lambda: S.Cosine(1.0, 0.1, 17),
     "Polynomial": lambda: S.Polynomial(1.0, 13, power=2.0, end_lr=0.05),
+    "Polynomial-cycle": lambda: S.Polynomial(1.0, 5, power=2.0, end_lr=0.05, cycle=True),
     "Exponential": lambda: S.Exponential(1.0, 0.93),
     "Staircase": lambda: S.Staircase(1.0, 0.5, step_size=4),
     "Staircase-milestones": lambda: S.Staircase(1.0, 0.3, milestones=[3, 8, 20]),
@@ -71,6 +72,12 @@ SCHEDULES = {
     ),
     "CosineRestarts-mult1.5-spu": lambda: S.CosineRestarts(
         0.05, 1.0, cycle_length=2, mult_factor=1.5, steps_per_unit=3
+    ),
+    "CosineRestarts-cycle_limit": lambda: S.CosineRestarts(
+        0.05, 1.0, cycle_length=3, mult_factor=1.0, cycle_limit=2
+    ),
+    "CosineRestarts-mult2-cycle_limit": lambda: S.CosineRestarts(
+        0.05, 1.0, cycle_length=2, mult_factor=2.0, lr_decay=0.8, cycle_limit=2
     ),
     "OneCycle": lambda: S.OneCycle(1.0, 30),
     "Momentum-OneCycle": lambda: S.Momentum(S.OneCycle(1.0, 30), 0.85, 0.95),
@@ -94,6 +101,25 @@ SCHEDULES = {
     "warmup": lambda: S.warmup(
         S.CosineRestarts(0.0, 1.0, cycle_length=4, mult_factor=2.0), 5, start_lr=0.01
     ),
+    "warmup-cosine": lambda: S.warmup(S.Cosine(1.0, 0.1, 9), 6, shape="cosine"),
+    "warmup-exponential": lambda: S.warmup(S.Cosine(1.0, 0.1, 9), 6, 0.01, "exponential"),
+    "Ramp-cosine-down": lambda: S.Ramp(1.0, 0.2, 9, shape="cosine"),
+    "Ramp-exponential": lambda: S.Ramp(0.01, 1.0, 7, shape="exponential"),
+    "Product": lambda: S.Product(S.Cosine(1.0, 0.1, 17), S.Ramp(0.0, 1.0, 5)),
+    "Product-keras": lambda: S.Product(keras_cosine_decay(), S.Staircase(1.0, 0.5, 4)),
+    "Join-fractions": lambda: S.Join(
+        [S.Constant(0.5), S.Cosine(1.0, 0.1, 10), S.Constant(0.01)], [0.2, 0.7]
+    ).resolve(30),
+    "WarmupStableDecay": lambda: S.WarmupStableDecay(1.0, 4, 0.2, 30, min_lr=0.05),
+    "WarmupStableDecay-cosine-1-sqrt": lambda: S.WarmupStableDecay(
+        1.0, 0.1, 8, 40, warmup_shape="1-sqrt", decay_shape="cosine"
+    ),
+    "WarmupStableDecay-exponential-linear": lambda: S.WarmupStableDecay(
+        1.0, 5, 0.25, 24, warmup_shape="exponential", decay_shape="linear", min_lr=0.01
+    ),
+    "WarmupStableDecay-open-ended": lambda: S.WarmupStableDecay(1.0, 3, 0.5, decay_start=12),
+    "InverseSqrt": lambda: S.InverseSqrt(1.0, 6),
+    "InverseSqrt-timescale": lambda: S.InverseSqrt(0.5, 0, timescale=4),
 }
 SCHEDULE_IDS = sorted(SCHEDULES)
 
@@ -679,6 +705,13 @@ LARGE = {
         lambda: S.CosineRestarts(0.0, 1.0, cycle_length=3, mult_factor=1.5, steps_per_unit=97),
         1_000_000,
     ),
+    "CosineRestarts-cycle_limit-1e6": (
+        lambda: S.CosineRestarts(
+            0.1, 1.0, cycle_length=13, mult_factor=1.0, cycle_limit=1_000_000 // 13
+        ),
+        1_000_000,
+    ),
+    "Polynomial-cycle-1e6": (lambda: S.Polynomial(1.0, 7, power=2.0, cycle=True), 1_000_003),
     "Exponential-1e6": (lambda: S.Exponential(1.0, 0.999999), 1_000_000),
     "Staircase-1e7": (lambda: S.Staircase(1.0, 0.5, step_size=2_000_000), 10_000_000),
     "Staircase-milestones-1e7": (
@@ -712,6 +745,7 @@ AT_THE_STEP_LIMIT = {
     "Linear": lambda: S.Linear(0.0, 1.0, MAX_STEP),
     "Cosine": lambda: S.Cosine(1.0, 0.0, MAX_STEP),
     "Polynomial": lambda: S.Polynomial(1.0, MAX_STEP, power=2.0),
+    "Polynomial-cycle": lambda: S.Polynomial(1.0, 2**30, power=2.0, cycle=True),
     "Staircase": lambda: S.Staircase(1.0, 0.5, step_size=MAX_STEP),
     "Staircase-milestones": lambda: S.Staircase(1.0, 0.5, milestones=[2**30, MAX_STEP]),
     "Cyclic": lambda: S.Cyclic(0.1, 1.0, 2**30 - 1, step_size_down=2**30),

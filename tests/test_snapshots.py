@@ -399,7 +399,9 @@ def test_swa_average_of_epoch_end_weights_swapped_in():
 def test_swa_lr_from_start_epoch_over_a_schedule():
     probe = RateProbe(24)
     cosine = keras_lr.CosineAnnealing(0.4)
-    swa = keras_lr.StochasticWeightAveraging(start_epoch=3, swa_lr=0.05, swap_at_end=False)
+    swa = keras_lr.StochasticWeightAveraging(
+        start_epoch=3, swa_lr=0.05, swap_at_end=False, anneal_epochs=0
+    )
     probe.fit([swa, cosine], epochs=6, steps_per_epoch=4)
     expected = S.Cosine(0.4, 0.0, 24).numpy(24)
     expected[12:] = 0.05
@@ -409,7 +411,9 @@ def test_swa_lr_from_start_epoch_over_a_schedule():
 def test_swa_lr_over_the_users_own_schedule():
     decay = keras.optimizers.schedules.ExponentialDecay(0.4, decay_steps=4, decay_rate=0.5)
     probe = RateProbe(16, optimizer=keras.optimizers.SGD(learning_rate=decay))
-    swa = keras_lr.StochasticWeightAveraging(start_epoch=2, swa_lr=0.05, swap_at_end=False)
+    swa = keras_lr.StochasticWeightAveraging(
+        start_epoch=2, swa_lr=0.05, swap_at_end=False, anneal_epochs=0
+    )
     probe.fit([swa], epochs=4, steps_per_epoch=4)
     expected = 0.4 * 0.5 ** (np.arange(16) / 4)
     expected[8:] = 0.05
@@ -418,7 +422,9 @@ def test_swa_lr_over_the_users_own_schedule():
 
 def test_swa_lr_over_a_float_rate():
     probe = RateProbe(16)
-    swa = keras_lr.StochasticWeightAveraging(start_epoch=2, swa_lr=0.1, swap_at_end=False)
+    swa = keras_lr.StochasticWeightAveraging(
+        start_epoch=2, swa_lr=0.1, swap_at_end=False, anneal_epochs=0
+    )
     probe.fit([swa], epochs=4, steps_per_epoch=4)
     expected = np.r_[np.full(8, 0.5), np.full(8, 0.1)]
     assert_rates(probe.rates(), expected, atol=1.5e-7)

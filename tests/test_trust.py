@@ -393,7 +393,9 @@ def test_with_gradient_accumulation_fge_saves_at_the_middle_update_of_each_cycle
 def test_with_gradient_accumulation_swa_holds_its_rate_from_the_first_update_of_its_epoch():
     probe = accumulating_probe(24, 2)
     cyclic = keras_lr.CyclicLR(base_lr=0.1, max_lr=0.5, step_size=3)
-    swa = keras_lr.StochasticWeightAveraging(start_epoch=2, swa_lr=0.05, swap_at_end=False)
+    swa = keras_lr.StochasticWeightAveraging(
+        start_epoch=2, swa_lr=0.05, swap_at_end=False, anneal_epochs=0
+    )
     probe.fit([cyclic, swa], epochs=3, steps_per_epoch=8)
     applied = applied_per_update(probe, 2)
     assert_rates(applied[:8], cyclic.rates(8), atol=F32_ATOL)

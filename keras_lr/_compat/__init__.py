@@ -2,10 +2,11 @@
 
 Private optimizer attributes (the rate slot, the variable list and its
 tracker, the batch counter), the compiled train function and the JAX
-trainer's state, TensorFlow's raw variable ops, the functional-model class
-and the `.weights.h5` layout: each shim names the Keras releases it was
-written for, and tests/test_compat.py pins each one, so a Keras upgrade
-that moves one fails there, by name.  Nothing else in keras_lr touches a
+trainer's state, TensorFlow's raw variable ops, the functional-model class,
+the `.weights.h5` layout, schedule-free AdamW's z and the nested layers:
+each shim names the Keras releases it was written for, and
+tests/test_compat*.py pin each one, so a Keras upgrade that moves one
+fails there, by name.  Nothing else in keras_lr touches a
 name that starts with an underscore on a Keras, TensorFlow, JAX or torch
 object.
 """
@@ -34,6 +35,7 @@ from keras_lr._compat._saving import (
     is_functional,
     weights_file_layout,
 )
+from keras_lr._compat._schedule_free import nested_layers, schedule_free_pairs, z_starts_at_zero
 from keras_lr._compat._trainer import (
     StepWriter,
     drop_jax_state,
@@ -61,6 +63,7 @@ __all__ = [
     "keras_version",
     "version_tuple",
     "metric_directions",
+    "nested_layers",
     "one_step_per_execution",
     "own_property",
     "rate_slot",
@@ -68,6 +71,7 @@ __all__ = [
     "release_stale",
     "restore_rate_variable",
     "retrace",
+    "schedule_free_pairs",
     "set_rate_slot",
     "set_untracked",
     "steps_per_execution",
@@ -76,4 +80,5 @@ __all__ = [
     "untrack_rate_variable",
     "variable_index",
     "weights_file_layout",
+    "z_starts_at_zero",
 ]

@@ -6,6 +6,7 @@ rate is installed when a monitored metric stops improving.
 optimizers over a fit, and `_context`, what `fit` tells it); `_spec` declares
 a callback once from its schedule; `_cyclic`, `_decays` and `_lambda` are the
 callbacks; `_plateau` with `_monitor` is `ReduceLROnPlateau`.
+`_warmup_decay` has the warm-up-then-decay callbacks of large-model training.
 `_lr_monitor` is `LearningRateMonitor`, which logs every step's rate (to
 TensorBoard through `_events`) and sets none.
 """
@@ -21,12 +22,14 @@ from keras_lr.callbacks._decays import (
 from keras_lr.callbacks._lambda import LambdaSchedule
 from keras_lr.callbacks._lr_monitor import LearningRateMonitor
 from keras_lr.callbacks._plateau import ReduceLROnPlateau
+from keras_lr.callbacks._warmup_decay import InverseSqrt, WarmupStableDecay
 
 __all__ = [
     "CosineAnnealing",
     "CyclicLR",
     "ExponentialDecay",
     "FitContext",
+    "InverseSqrt",
     "LambdaSchedule",
     "LearningRateMonitor",
     "OneCycleLR",
@@ -35,4 +38,5 @@ __all__ = [
     "SGDRScheduler",
     "ScheduleCallback",
     "StepDecay",
+    "WarmupStableDecay",
 ]

@@ -10,24 +10,22 @@ evaluate it: nothing runs in Python per batch.  The position always comes from
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
-import numpy as np
+from typing import ClassVar
 
 from keras_lr import _history
-from keras_lr import _validation as v
 from keras_lr import schedules as S
 from keras_lr._deprecation import renamed_attribute
-from keras_lr.callbacks import _context, _groups, _spec
+from keras_lr.callbacks import _groups, _spec
 from keras_lr.callbacks._context import FitContext, fit_context
 from keras_lr.callbacks._driver import ScheduleDriver
 from keras_lr.callbacks._per_group import GroupsAndMomentum
 from keras_lr.callbacks._spec import ScheduleSpec
+from keras_lr.callbacks._warmup import WarmUp
 
 __all__ = ["FitContext", "ScheduleCallback", "fit_context"]
 
 
-class ScheduleCallback(GroupsAndMomentum, ScheduleDriver):
+class ScheduleCallback(GroupsAndMomentum, WarmUp, ScheduleDriver):
     """Installs a `keras_lr` schedule in the optimizer for the whole `fit`.
 
     The base of every scheduling callback, and usable on its own with any
@@ -54,10 +52,14 @@ class ScheduleCallback(GroupsAndMomentum, ScheduleDriver):
 
     Args:
         schedule: a `keras_lr.schedules.Schedule`.
-        warmup_steps: linear warm-up steps in front of the schedule (the
-            schedule starts after them, from its own step 0); a cycled
-            momentum holds its first value meanwhile.
-        warmup_start_lr: rate at step 0 of the warm-up.
+        warmup_steps: warm-up steps in front of the schedule (the schedule
+            starts after them, from its own step 0), an integer >= 0, or a
+            fraction of the fit's steps (a float in (0, 1): ceil(f * epochs x
+            steps per epoch)); a cycled momentum holds its first value meanwhile.
+        warmup_start_lr: rate at step 0 of the warm-up (> 0 for "exponential").
+        warmup_shape: the warm-up's `schedules.Ramp` shape: "linear" (the
+            default), "cosine" (fastai's and timm's cosine warm-up) or
+            "exponential" (geometric, from `warmup_start_lr`).
 
     Attributes:
         history: a pandas DataFrame, one row per optimizer step trained with
@@ -89,8 +91,9 @@ class ScheduleCallback(GroupsAndMomentum, ScheduleDriver):
         self,
         schedule: S.Schedule | None = None,
         *,
-        warmup_steps: int = 0,
+        warmup_steps: int | float = 0,
         warmup_start_lr: float = 0.0,
+        warmup_shape: str = "linear",
     ):
         super().__init__()
         if schedule is None and type(self) is ScheduleCallback:
@@ -104,10 +107,7 @@ class ScheduleCallback(GroupsAndMomentum, ScheduleDriver):
                 f"Received: schedule={schedule!r}"
             )
         self._fixed_schedule = schedule
-        self.warmup_steps = v.nonnegative_int("warmup_steps", warmup_steps)
-        self.warmup_start_lr = _groups.per_group(
-            "warmup_start_lr", warmup_start_lr, v.nonnegative_float
-        )
+        self._set_warmup(warmup_steps, warmup_start_lr, warmup_shape)
         if self.spec is None:
             _groups.group_count({"warmup_start_lr": self.warmup_start_lr})
 
@@ -118,7 +118,7 @@ class ScheduleCallback(GroupsAndMomentum, ScheduleDriver):
             return self.spec.build(self, context)
         if self._fixed_schedule is None:
             raise NotImplementedError("Subclasses implement build(context).")
-        return self._fixed_schedule
+        return self._resolved(self._fixed_schedule, context)
 
     @classmethod
     def _check_arguments(cls, values: dict) -> dict:
@@ -134,32 +134,21 @@ class ScheduleCallback(GroupsAndMomentum, ScheduleDriver):
         """Steps after which the schedule holds its end rate, if set by an argument."""
         return None if self.spec is None else self.spec.fixed_length(self)
 
-    def _steps_per_epoch(self, context: FitContext, given: int | None) -> int:
-        return _context.steps_per_epoch(type(self).__name__, context, given)
+    def schedule_end(self, context: FitContext) -> int | None:
+        """The step from which the full schedule holds its end rate, when an argument sets it."""
+        length = self._fixed_length()
+        return None if length is None else length + self.warmup_length(context)
 
     # -- public API ----------------------------------------------------------
     def full_schedule(self, context: FitContext, group: int = 0) -> S.Schedule:
         """The schedule with its warm-up, as installed in the optimizer (of `group`)."""
         with _groups.as_group(self, self._group_arguments, group):
-            return S.warmup(self.build(context), self.warmup_steps, self.warmup_start_lr)
-
-    def rates(
-        self, steps: Any = None, *, steps_per_epoch: int | None = None, epochs: int | None = None
-    ) -> np.ndarray:
-        """Rates for `steps` without training (previews).
-
-        Args:
-            steps: an int N for steps 0..N-1, or an array of steps; None for
-                all `epochs * steps_per_epoch` steps.
-            steps_per_epoch, epochs: what `fit` would know; default to the
-                last `fit` this callback ran in.
-
-        Returns:
-            float64 NumPy array of rates, one per step; with per-group
-            arguments, of shape (steps, groups).
-        """
-        context, arr = _context.preview_context(self._context, steps, steps_per_epoch, epochs)
-        return self._per_group(lambda g: self.full_schedule(context, group=g).numpy(arr))
+            return S.warmup(
+                self.build(context),
+                self.warmup_length(context),
+                self.warmup_start_lr,
+                self.warmup_shape,
+            )
 
     # The word `schedule` is the constructor's argument; the preview is `rates`.
     schedule = renamed_attribute("schedule", "rates")
@@ -171,7 +160,10 @@ class ScheduleCallback(GroupsAndMomentum, ScheduleDriver):
 
     def get_config(self) -> dict:
         return dict(
-            self._config(), warmup_steps=self.warmup_steps, warmup_start_lr=self.warmup_start_lr
+            self._config(),
+            warmup_steps=self.warmup_steps,
+            warmup_start_lr=self.warmup_start_lr,
+            warmup_shape=self.warmup_shape,
         )
 
     @classmethod

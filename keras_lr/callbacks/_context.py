@@ -158,6 +158,25 @@ def total_steps(owner: str, context: FitContext, given: int | None, name: str, w
     return total
 
 
+def warmup_steps(
+    owner: str, value: int | float, context: FitContext, total: int | None = None
+) -> int:
+    """`value` in steps: a fraction f of the fit's steps (or of `total`) is ceil(f * steps)."""
+    if not isinstance(value, float):
+        return value
+    steps = total if total is not None else context.total_steps
+    count = _known(
+        steps,
+        context,
+        f"{owner} takes `warmup_steps={value!r}` as a fraction of the fit's steps",
+        f"{owner} takes `warmup_steps={value!r}` as a fraction of the fit's steps, but "
+        "their number is unknown: in `fit`, train with data of known length; in a "
+        "preview, pass `steps_per_epoch=` and `epochs=` to `.rates()` / "
+        "`plot_schedule()`; or give `warmup_steps` in steps.",
+    )
+    return v.of_run(value, count)
+
+
 def horizon(owner: str, context: FitContext, what: str) -> int:
     """The steps a table must cover, or a ValueError saying why they are unknown."""
     return _known(

@@ -80,7 +80,9 @@ class SGDRScheduler(ScheduleCallback):
     A cycle anneals from its peak to `min_lr` over `cycle_length` epochs with a
     cosine; at each restart the peak is multiplied by `lr_decay` and the next
     cycle lasts ceil(previous * mult_factor) epochs (fractional factors work).
-    The arguments after the two bounds are keyword-only.
+    After `cycle_limit` cycles (None: no limit) the rate holds `min_lr`, as
+    timm's `CosineLRScheduler(cycle_limit=...)`.  The arguments after the two
+    bounds are keyword-only.
 
     Example:
         >>> import keras_lr
@@ -97,8 +99,17 @@ class SGDRScheduler(ScheduleCallback):
         S.CosineRestarts,
         names={"steps_per_epoch": "steps_per_unit"},
         from_fit=("steps_per_epoch",),
-        order=("min_lr", "max_lr", "steps_per_epoch", "lr_decay", "cycle_length", "mult_factor"),
+        order=(
+            "min_lr",
+            "max_lr",
+            "steps_per_epoch",
+            "lr_decay",
+            "cycle_length",
+            "mult_factor",
+            "cycle_limit",
+        ),
         keyword_only="steps_per_epoch",
+        added_keywords=("cycle_limit",),
         in_epochs=("cycle_length",),
         docs={
             "steps_per_epoch": "steps per epoch, the unit of `cycle_length`, a positive integer.",

@@ -41,8 +41,10 @@ class PolynomialDecay(ScheduleCallback):
 
     lr = (initial_lr - end_lr) * (1 - min(i, T) / T)^power + end_lr, T = total_steps
 
-    PyTorch's `PolynomialLR` rates when end_lr = 0.  `max_steps` is the old
-    name of `total_steps` (deprecated).
+    PyTorch's `PolynomialLR` rates when end_lr = 0.  With `cycle=True` the
+    decay restarts after every `total_steps` steps from a lower peak, as
+    Keras's `PolynomialDecay(cycle=True)` (see `schedules.Polynomial`).
+    `max_steps` is the old name of `total_steps` (deprecated).
 
     Example:
         >>> import keras_lr
@@ -53,6 +55,10 @@ class PolynomialDecay(ScheduleCallback):
     spec = ScheduleSpec(
         S.Polynomial, from_fit=("total_steps",), renamed={"max_steps": "total_steps"}
     )
+
+    def _fixed_length(self) -> int | None:
+        # A cycled decay restarts instead of holding `end_lr`: it never ends.
+        return None if self.cycle else super()._fixed_length()
 
 
 class ExponentialDecay(ScheduleCallback):

@@ -175,8 +175,8 @@ class ScheduleDriver(keras.callbacks.Callback):
     """Drives every optimizer of the model with `full_schedule(context)` for a fit.
 
     A subclass provides `full_schedule(context)` (the schedule with its
-    warm-up), `_fixed_length()` (steps after which it holds its end rate, or
-    None), `warmup_steps` and `_tabulates`; for per-group rates and momentum
+    warm-up), `schedule_end(context)` (the step from which it holds its end
+    rate, or None) and `_tabulates`; for per-group rates and momentum
     cycling `group_schedules`, `cycles_momentum` and `momentum_schedule`.
     The epoch records make `history`; `_context` is the fit context of the
     installed schedule.
@@ -218,11 +218,9 @@ class ScheduleDriver(keras.callbacks.Callback):
             warn_about_groups(name, self._taken, optimizers, self.groups is not None)
             context = fit_context(self.model, self.params, _rate.fit_step(optimizers))
             self._install(context, self._sources_before)
-            length = self._fixed_length()
+            length = self.schedule_end(context)
             if length is not None:
-                schedule = self.full_schedule(context)
-                length += self.warmup_steps
-                warn_if_shorter_than_the_fit(name, schedule, length, context)
+                warn_if_shorter_than_the_fit(name, self.full_schedule(context), length, context)
             _compat.guard(self.model, self, self._release)
         except BaseException:
             with contextlib.suppress(Exception):  # the original error matters

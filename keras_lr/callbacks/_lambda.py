@@ -36,7 +36,7 @@ class LambdaSchedule(ScheduleCallback):
         fn: function of the step (or epoch) returning a rate >= 0.
         unit: "step" or "epoch".
         steps_per_epoch: for `unit="epoch"`; None takes what `fit` knows.
-        warmup_steps, warmup_start_lr: see `ScheduleCallback`.
+        warmup_steps, warmup_start_lr, warmup_shape: see `ScheduleCallback`.
 
     Example:
         >>> import math, keras_lr
@@ -53,10 +53,13 @@ class LambdaSchedule(ScheduleCallback):
         unit: str = "step",
         steps_per_epoch: int | None = None,
         *,
-        warmup_steps: int = 0,
+        warmup_steps: int | float = 0,
         warmup_start_lr: float = 0.0,
+        warmup_shape: str = "linear",
     ):
-        super().__init__(warmup_steps=warmup_steps, warmup_start_lr=warmup_start_lr)
+        super().__init__(
+            warmup_steps=warmup_steps, warmup_start_lr=warmup_start_lr, warmup_shape=warmup_shape
+        )
         self.fn = v.callable_("fn", fn)
         self.unit = v.one_of("unit", unit, ("step", "epoch"))
         self.steps_per_epoch = v.optional_positive_int("steps_per_epoch", steps_per_epoch)

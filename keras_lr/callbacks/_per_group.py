@@ -61,10 +61,29 @@ class GroupsAndMomentum:
             raise ValueError(f"{type(self).__name__} does not cycle the momentum.")
         with _groups.as_group(self, self._group_arguments, group):
             schedule = S.Momentum(self.build(context), self.base_momentum, self.max_momentum)
-        if not self.warmup_steps:
+        warmup = self.warmup_length(context)
+        if not warmup:
             return schedule
         first = S.Constant(float(schedule.numpy([0])[0]))
-        return S.Join([first, schedule], [self.warmup_steps])
+        return S.Join([first, schedule], [warmup])
+
+    def rates(
+        self, steps: Any = None, *, steps_per_epoch: int | None = None, epochs: int | None = None
+    ) -> np.ndarray:
+        """Rates for `steps` without training (previews).
+
+        Args:
+            steps: an int N for steps 0..N-1, or an array of steps; None for
+                all `epochs * steps_per_epoch` steps.
+            steps_per_epoch, epochs: what `fit` would know; default to the
+                last `fit` this callback ran in.
+
+        Returns:
+            float64 NumPy array of rates, one per step; with per-group
+            arguments, of shape (steps, groups).
+        """
+        context, arr = _context.preview_context(self._context, steps, steps_per_epoch, epochs)
+        return self._per_group(lambda g: self.full_schedule(context, group=g).numpy(arr))
 
     def momentums(
         self, steps: Any = None, *, steps_per_epoch: int | None = None, epochs: int | None = None

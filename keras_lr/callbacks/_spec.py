@@ -2,7 +2,8 @@
 
 A callback class names its schedule in a `ScheduleSpec`; the spec gives the
 callback its constructor (the schedule's parameters, with the lengths `fit`
-can fill in defaulting to None, then `warmup_steps` and `warmup_start_lr`),
+can fill in defaulting to None, then `warmup_steps`, `warmup_start_lr` and
+`warmup_shape`),
 checks the arguments with the schedule's own `check_arguments`, builds the
 schedule from the stored arguments and what `fit` knows, and writes the
 `Args:` section of the docstring from the schedule's.  `get_config()` returns
@@ -31,9 +32,14 @@ _FROM_FIT = {
 }
 _STEPS_PER_EPOCH_DOC = "steps per epoch, a positive integer."
 _WARMUP = (
-    inspect.Parameter("warmup_steps", inspect.Parameter.KEYWORD_ONLY, default=0, annotation="int"),
+    inspect.Parameter(
+        "warmup_steps", inspect.Parameter.KEYWORD_ONLY, default=0, annotation="int | float"
+    ),
     inspect.Parameter(
         "warmup_start_lr", inspect.Parameter.KEYWORD_ONLY, default=0.0, annotation="float"
+    ),
+    inspect.Parameter(
+        "warmup_shape", inspect.Parameter.KEYWORD_ONLY, default="linear", annotation="str"
     ),
 )
 _MOMENTUM_DOCS = {
@@ -65,7 +71,8 @@ class ScheduleSpec:
         names: callback parameter -> schedule parameter, where they differ.
         order: the callback's parameter order, where it is not the schedule's.
         keyword_only: the first keyword-only parameter; positional calls in
-            the old `order` keep working with a `DeprecationWarning`.
+            the old `order` keep working with a `DeprecationWarning`, up to
+            `added_keywords` (added since, never positional).
         in_epochs: parameters the callback counts in epochs where its
             schedule counts steps; each has an entry in `docs` saying so.
         docs: the `Args:` line of a parameter, where the schedule's does not fit.
@@ -82,6 +89,7 @@ class ScheduleSpec:
     names: Mapping[str, str] = dataclasses.field(default_factory=dict)
     order: tuple[str, ...] | None = None
     keyword_only: str | None = None
+    added_keywords: tuple[str, ...] = ()
     in_epochs: tuple[str, ...] = ()
     docs: Mapping[str, str] = dataclasses.field(default_factory=dict)
     renamed: Mapping[str, str] = dataclasses.field(default_factory=dict)
@@ -123,7 +131,7 @@ class ScheduleSpec:
         return () if self.momentum is None else ("cycle_momentum", *_groups.MOMENTUM_ARGUMENTS)
 
     def signature(self) -> inspect.Signature:
-        """`(self, <parameters>, *, warmup_steps=0, warmup_start_lr=0.0)`."""
+        """`(self, <parameters>, *, warmup_steps=0, warmup_start_lr=0.0, warmup_shape="linear")`."""
         from_schedule = self._schedule_parameters()
         kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
         out = [inspect.Parameter("self", kind)]
@@ -142,52 +150,18 @@ class ScheduleSpec:
     # -- what the callback does with them ----------------------------------
     def check(self, values: dict) -> dict:
         """The callback's arguments checked and normalised, per group for lists."""
-        return _groups.check_each(values, self._check_one)
-
-    def _check_one(self, values: dict) -> dict:
-        """One group's arguments checked and normalised by the schedule.
-
-        A length the fit may fill in is None or a positive integer; one the
-        callback names differently from its schedule is checked here under
-        its own name, and by the schedule once the schedule is built.  A
-        length the schedule may leave to later but the callback does not
-        (SGDR's `cycle_length`) is required.
-        """
-        out = check_momentum(values) if self.momentum is not None else {}
-        values = {k: x for k, x in values.items() if k not in self.momentum_parameters}
-        for name in self.from_fit:
-            out[name] = v.optional_positive_int(name, values[name])
-        if self.per_epoch:
-            out["steps_per_epoch"] = v.optional_positive_int(
-                "steps_per_epoch", values["steps_per_epoch"]
-            )
-        passed = {
-            name: None if name in self.names else out.get(name, value)
-            for name, value in values.items()
-            if not (self.per_epoch and name == "steps_per_epoch")
-        }
-        checked = self.schedule.check_arguments(
-            **{self.schedule_name(name): value for name, value in passed.items()}
-        )
-        for name in passed:
-            if name not in self.names:
-                out[name] = checked[self.schedule_name(name)]
-            lengths = getattr(self.schedule, "length_arguments", ())
-            if out[name] is None and self.schedule_name(name) in lengths:
-                if name not in self.from_fit:
-                    v.positive_int(name, None)  # the TypeError of any non-integer
-        return {name: out[name] for name in self.parameters}
+        return _groups.check_each(values, functools.partial(_check_one, self))
 
     def build(self, callback: Any, context: _context.FitContext, **overrides: Any) -> S.Schedule:
         """The schedule of `callback`'s arguments, its None lengths from `context`."""
-        owner = type(callback).__name__
+        owner, warmup = type(callback).__name__, callback.warmup_length
         args = {}
         for name in self.parameters:
             if self.per_epoch and name == "steps_per_epoch" or name in self.momentum_parameters:
                 continue
             value = overrides[name] if name in overrides else getattr(callback, name)
             if value is None and name == "total_steps" and name in self.from_fit:
-                value = _context.total_steps(owner, context, None, name, callback.warmup_steps)
+                value = _context.total_steps(owner, context, None, name, warmup(context))
             elif value is None and name == "steps_per_epoch" and name in self.from_fit:
                 value = _context.steps_per_epoch(owner, context, None)
             args[self.schedule_name(name)] = value
@@ -200,6 +174,41 @@ class ScheduleSpec:
     def fixed_length(self, callback: Any) -> int | None:
         """Steps after which the schedule holds its end rate, when an argument sets it."""
         return getattr(callback, "total_steps", None) if "total_steps" in self.from_fit else None
+
+
+def _check_one(self: ScheduleSpec, values: dict) -> dict:
+    """One group's arguments checked and normalised by the schedule.
+
+    A length the fit may fill in is None or a positive integer; one the
+    callback names differently from its schedule is checked here under
+    its own name, and by the schedule once the schedule is built.  A
+    length the schedule may leave to later but the callback does not
+    (SGDR's `cycle_length`) is required.
+    """
+    out = check_momentum(values) if self.momentum is not None else {}
+    values = {k: x for k, x in values.items() if k not in self.momentum_parameters}
+    for name in self.from_fit:
+        out[name] = v.optional_positive_int(name, values[name])
+    if self.per_epoch:
+        out["steps_per_epoch"] = v.optional_positive_int(
+            "steps_per_epoch", values["steps_per_epoch"]
+        )
+    passed = {
+        name: None if name in self.names else out.get(name, value)
+        for name, value in values.items()
+        if not (self.per_epoch and name == "steps_per_epoch")
+    }
+    checked = self.schedule.check_arguments(
+        **{self.schedule_name(name): value for name, value in passed.items()}
+    )
+    for name in passed:
+        if name not in self.names:
+            out[name] = checked[self.schedule_name(name)]
+        lengths = getattr(self.schedule, "length_arguments", ())
+        if out[name] is None and self.schedule_name(name) in lengths:
+            if name not in self.from_fit:
+                v.positive_int(name, None)  # the TypeError of any non-integer
+    return {name: out[name] for name in self.parameters}
 
 
 def _momentum_parameter(spec: ScheduleSpec, name: str, kind: Any) -> inspect.Parameter:
@@ -234,6 +243,7 @@ def attach(spec: ScheduleSpec, cls: type) -> None:
         super(cls, self).__init__(
             warmup_steps=values.pop("warmup_steps"),
             warmup_start_lr=values.pop("warmup_start_lr"),
+            warmup_shape=values.pop("warmup_shape"),
         )
         for name, value in type(self)._check_arguments(values).items():
             setattr(self, name, value)
@@ -247,6 +257,7 @@ def attach(spec: ScheduleSpec, cls: type) -> None:
     if spec.keyword_only is not None:
         order = spec.parameters
         old = order[order.index(spec.keyword_only) :]
+        old = tuple(name for name in old if name not in spec.added_keywords)
         init = _deprecation.keyword_only(spec.keyword_only, old)(init)
     if spec.renamed:
         init = _deprecation.renamed(**spec.renamed)(init)
@@ -273,7 +284,7 @@ def args_doc(spec: ScheduleSpec) -> list[str]:
         if name in spec.from_fit or wrapper_spe:
             text = f"{text} {_FROM_FIT[name]}"
         lines.append(f"{name}: {text}")
-    lines.append("warmup_steps, warmup_start_lr: see `ScheduleCallback`.")
+    lines.append("warmup_steps, warmup_start_lr, warmup_shape: see `ScheduleCallback`.")
     return lines
 
 

@@ -93,8 +93,18 @@ INTEGER = Converter("an integer", _int)
 BOOL = Converter("true or false", lambda text: _BOOLS[text.lower()])
 INTEGERS = Converter("comma-separated integers", _ints)
 
-# ScheduleCallback's warm-up, which every scheduling callback takes through **kwargs.
-_WARMUP = {"warmup_steps": INTEGER, "warmup_start_lr": NUMBER}
+
+def _steps_or_fraction(text: str) -> int | float:
+    value = float(text)
+    return value if 0.0 < value < 1.0 and not value.is_integer() else _int(text)
+
+
+# A count of steps, or a fraction of the run in (0, 1) ("0.1").
+STEPS = Converter("an integer or a fraction in (0, 1)", _steps_or_fraction)
+WARMUP_SHAPE = choice(*S.RAMP_SHAPES)
+
+# ScheduleCallback's warm-up, which every scheduling callback takes.
+_WARMUP = {"warmup_steps": STEPS, "warmup_start_lr": NUMBER, "warmup_shape": WARMUP_SHAPE}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,6 +152,7 @@ SPECS: dict[str, ScheduleSpec] = {
             "total_steps": INTEGER.or_none(),
             "power": NUMBER,
             "end_lr": NUMBER,
+            "cycle": BOOL,
             **_WARMUP,
         },
         renamed={"max_steps": "total_steps"},
@@ -172,6 +183,7 @@ SPECS: dict[str, ScheduleSpec] = {
             "lr_decay": NUMBER,
             "cycle_length": INTEGER,
             "mult_factor": NUMBER,
+            "cycle_limit": INTEGER.or_none(),
             **_WARMUP,
         },
     ),
@@ -186,6 +198,27 @@ SPECS: dict[str, ScheduleSpec] = {
             "anneal_strategy": choice("cos", "linear"),
             "three_phase": BOOL,
             **_WARMUP,
+        },
+    ),
+    "wsd": ScheduleSpec(
+        keras_lr.WarmupStableDecay,
+        {
+            "max_lr": NUMBER,
+            "warmup_steps": STEPS,
+            "decay_steps": STEPS,
+            "total_steps": INTEGER.or_none(),
+            "warmup_shape": choice("linear", "cosine", "1-sqrt", "exponential"),
+            "decay_shape": choice("linear", "cosine", "1-sqrt"),
+            "min_lr": NUMBER,
+        },
+    ),
+    "invsqrt": ScheduleSpec(
+        keras_lr.InverseSqrt,
+        {
+            "max_lr": NUMBER,
+            "warmup_steps": STEPS,
+            "timescale": INTEGER.or_none(),
+            "warmup_shape": choice("linear", "cosine"),
         },
     ),
     "snapshot": ScheduleSpec(

@@ -6,6 +6,7 @@ weights.
 - `_writer`: their snapshot directory (resume, overwrite, atomic saves);
 - `_manifest`: `manifest.json`, written and read (`read_manifest`, `snapshot_paths`);
 - `_swa`: `StochasticWeightAveraging`, `update_bn`;
+- `_schedule_free`: `ScheduleFreeEval` (schedule-free AdamW evaluated at its average x);
 - `_load`: `load_ensemble` (one graph, snapshot files checked against the model);
 - `_weights`: `WeightedMean`, `fit_ensemble_weights`.
 """
@@ -13,11 +14,13 @@ weights.
 from keras_lr.ensembles._collect import FastGeometricEnsemble, SnapshotEnsemble
 from keras_lr.ensembles._load import load_ensemble
 from keras_lr.ensembles._manifest import SnapshotFileNotFoundError, read_manifest, snapshot_paths
+from keras_lr.ensembles._schedule_free import ScheduleFreeEval
 from keras_lr.ensembles._swa import StochasticWeightAveraging, update_bn
 from keras_lr.ensembles._weights import WeightedMean, fit_ensemble_weights
 
 __all__ = [
     "FastGeometricEnsemble",
+    "ScheduleFreeEval",
     "SnapshotEnsemble",
     "SnapshotFileNotFoundError",
     "StochasticWeightAveraging",

@@ -43,8 +43,11 @@ class _CollectingCallback(ScheduleCallback):
 
     _kind = "snapshots"
 
-    def __init__(self, directory, save_format, overwrite, verbose, warmup_steps, warmup_start_lr):
-        super().__init__(warmup_steps=warmup_steps, warmup_start_lr=warmup_start_lr)
+    def __init__(self, directory, save_format, overwrite, verbose, warmup):
+        warmup_steps, warmup_start_lr, warmup_shape = warmup
+        super().__init__(
+            warmup_steps=warmup_steps, warmup_start_lr=warmup_start_lr, warmup_shape=warmup_shape
+        )
         # The writer checks `directory`, `save_format` and `overwrite`.
         self._writer = writer = SnapshotWriter(directory, save_format, overwrite, self._kind)
         self.directory, self.save_format = writer.directory, writer.save_format
@@ -188,8 +191,8 @@ class SnapshotEnsemble(_CollectingCallback):
         save_format: "weights" (`.weights.h5`) or "model" (whole `.keras` models).
         overwrite: replace the snapshots of an existing non-empty directory.
         verbose: 1 prints a line per snapshot.
-        warmup_steps: W, linear warm-up steps before the first cycle (default 0).
-        warmup_start_lr: the rate at step 0 of the warm-up (default 0.0).
+        warmup_steps, warmup_start_lr, warmup_shape: a warm-up of W steps before
+            the first cycle, as `ScheduleCallback`'s (default: none).
 
     Attributes:
         snapshot_paths: the files written, in order.
@@ -218,13 +221,15 @@ class SnapshotEnsemble(_CollectingCallback):
         overwrite: bool = False,
         verbose: int = 0,
         *,
-        warmup_steps: int = 0,
+        warmup_steps: int | float = 0,
         warmup_start_lr: float = 0.0,
+        warmup_shape: str = "linear",
     ):
         self.n_snapshots = v.positive_int("n_snapshots", n_snapshots)
         self.max_lr = _groups.per_group("max_lr", max_lr, v.positive_float)
         self.epochs = v.optional_positive_int("epochs", epochs)
-        super().__init__(directory, save_format, overwrite, verbose, warmup_steps, warmup_start_lr)
+        warmup = (warmup_steps, warmup_start_lr, warmup_shape)
+        super().__init__(directory, save_format, overwrite, verbose, warmup)
 
     def _cycles(self, context: FitContext) -> tuple[int, int]:
         """(T - W, C): the steps the cycles share, and the cycle length."""
@@ -235,14 +240,15 @@ class SnapshotEnsemble(_CollectingCallback):
                 "SnapshotEnsemble needs the number of epochs: pass `epochs=` to the "
                 "callback, or to `.rates()` for a preview."
             )
-        total = epochs * spe - self.warmup_steps
+        warmup = self.warmup_length(context)
+        total = epochs * spe - warmup
         if total < 1:
             raise ValueError(
                 "Argument `warmup_steps` leaves no step for the cycles: "
                 f"warmup_steps={self.warmup_steps} but the training runs {epochs * spe} "
                 "steps in all."
             )
-        after = f" after the warm-up of {self.warmup_steps}" if self.warmup_steps else ""
+        after = f" after the warm-up of {warmup}" if warmup else ""
         if self.n_snapshots > total:
             raise ValueError(
                 "Argument `n_snapshots` must not exceed the training steps. "
@@ -257,13 +263,19 @@ class SnapshotEnsemble(_CollectingCallback):
             )
         return total, cycle
 
+    def warmup_length(self, context, total=None):
+        """`warmup_steps` in steps; a fraction is of the `epochs` the cycles span."""
+        if total is None and self.epochs is not None and isinstance(self.warmup_steps, float):
+            total = self.epochs * self._steps_per_epoch(context, None)
+        return super().warmup_length(context, total)
+
     def build(self, context):
         _, cycle = self._cycles(context)
         return S.CosineRestarts(0.0, self.max_lr, cycle_length=cycle, mult_factor=1.0, lr_decay=1.0)
 
     def boundaries(self, context):
         total, cycle = self._cycles(context)
-        w = self.warmup_steps
+        w = self.warmup_length(context)
         steps = [w + cycle * (k + 1) for k in range(self.n_snapshots - 1)] + [w + total]
         return [_Boundary(k, step) for k, step in enumerate(steps)]
 
@@ -294,8 +306,8 @@ class FastGeometricEnsemble(_CollectingCallback):
         cycle_steps: steps per cycle, even; the paper uses 2-4 epochs' worth.
         n_models: stop saving after this many models in one fit (None: all).
         directory, save_format, overwrite, verbose: as `SnapshotEnsemble`.
-        warmup_steps: W, linear warm-up steps before the first cycle (default 0).
-        warmup_start_lr: the rate at step 0 of the warm-up (default 0.0).
+        warmup_steps, warmup_start_lr, warmup_shape: a warm-up of W steps before
+            the first cycle, as `ScheduleCallback`'s (default: none).
 
     Example:
         >>> import keras_lr
@@ -322,8 +334,9 @@ class FastGeometricEnsemble(_CollectingCallback):
         overwrite: bool = False,
         verbose: int = 0,
         *,
-        warmup_steps: int = 0,
+        warmup_steps: int | float = 0,
         warmup_start_lr: float = 0.0,
+        warmup_shape: str = "linear",
     ):
         self.max_lr = _groups.per_group("max_lr", max_lr, v.positive_float)
         self.min_lr = _groups.per_group("min_lr", min_lr, v.positive_float)
@@ -334,7 +347,8 @@ class FastGeometricEnsemble(_CollectingCallback):
             # By position: independent of the schedule's own argument names.
             self.cycle_steps = S.GeometricCycle(high, low, cycle_steps).cycle_steps
         self.n_models = v.optional_positive_int("n_models", n_models)
-        super().__init__(directory, save_format, overwrite, verbose, warmup_steps, warmup_start_lr)
+        warmup = (warmup_steps, warmup_start_lr, warmup_shape)
+        super().__init__(directory, save_format, overwrite, verbose, warmup)
 
     lr_high = renamed_attribute("lr_high", "max_lr")
     lr_low = renamed_attribute("lr_low", "min_lr")
@@ -348,7 +362,7 @@ class FastGeometricEnsemble(_CollectingCallback):
                 "FastGeometricEnsemble needs the length of the fit: train with data "
                 "of known length or pass `steps_per_epoch` to `fit`."
             )
-        c, w = self.cycle_steps, self.warmup_steps
+        c, w = self.cycle_steps, self.warmup_length(context)
         start, end = context.start_step, max(context.total_steps, context.start_step)
         if context.horizon is not None:
             end = context.horizon

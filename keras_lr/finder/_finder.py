@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import keras
 import numpy as np
 
 from keras_lr import _compat, _rate
@@ -43,7 +44,85 @@ def ladder(min_lr: float, max_lr: float, num_steps: int, mode: str) -> np.ndarra
     return out
 
 
-class LRFinder(RangeTestCallback, RangeTestResult):
+def _settable_optimizers(model: Any) -> list:
+    """The optimizers `LRFinder.apply` sets, once it is sure it can set every one."""
+    if not isinstance(model, keras.Model):
+        raise TypeError(
+            f"Argument `model` must be a compiled `keras.Model`. Received: model={model!r} "
+            f"(of type {type(model).__name__})"
+        )
+    if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:
+        raise ValueError(
+            "LRFinder.apply needs a compiled model: call `model.compile(optimizer=..., "
+            f"loss=...)` first. Received: model={model.name!r}, not compiled"
+        )
+    optimizers = _rate.optimizers_of(model, "LRFinder.apply")
+    if not optimizers:
+        raise ValueError(
+            f"LRFinder.apply found no optimizer to set in {model.optimizer.name!r}: build "
+            "the model (call it on a batch) so that its MultiOptimizer finds its optimizers."
+        )
+    for opt in optimizers:
+        source = _rate.rate_source(opt)
+        if not _compat.is_variable(source):
+            raise TypeError(
+                f"LRFinder.apply sets a float rate, but optimizer {opt.name!r} reads its "
+                f"rate from {type(source).__name__}, which a float would replace. Pass the "
+                "suggestion to the schedule or callback instead, e.g. "
+                "`keras_lr.OneCycleLR(max_lr=finder.suggestion())`, or compile the "
+                "optimizer with a float `learning_rate`."
+            )
+    return optimizers
+
+
+class AppliedRate:
+    """`LRFinder.apply`: the suggestion as the optimizer's float rate."""
+
+    def apply(self, model: Any = None, method: str | None = None) -> float:
+        """Sets the learning rate of `model`'s optimizer to `suggestion(method)`.
+
+        As Lightning's `Tuner.lr_find(update_attr=True)`: the model's next `fit`
+        trains at the suggested rate.  The rate is written into the optimizer's
+        float rate variable (what `optimizer.learning_rate = rate` does), so a
+        compiled train step keeps reading it.  Every optimizer inside a
+        `MultiOptimizer` gets it, each times its fixed factor under
+        `keras_lr.layer_decay` (group g trains at factor_g * rate, as under the
+        scheduling callbacks); a `LossScaleOptimizer`'s inner optimizer gets
+        it.  Every check comes first: when one fails, no rate has changed.
+        When the test is unreliable (`reliable` is False) the rate is still
+        set, with the warning `suggestion()` gives.
+
+        Args:
+            model: the compiled model whose optimizer is set (default: the model
+                the test ran on).
+            method: the suggestion method, as in `suggestion` (default:
+                `default_method`, "valley").
+
+        Returns:
+            The rate set, `suggestion(method)`.
+
+        Raises:
+            ValueError: the test has no results, `method` is unknown, the curve is
+                too short to read, or `model` is not compiled.
+            TypeError: `model` is not a Keras model, or an optimizer's rate is a
+                schedule or a callable, which a float would replace: pass the
+                suggestion to the schedule or callback instead, e.g.
+                `keras_lr.OneCycleLR(max_lr=finder.suggestion())`.
+
+        Example:
+            >>> keras_lr.find_lr(model, x, y, verbose=0).apply()  # doctest: +SKIP
+            0.0148
+            >>> model.fit(x, y, epochs=5)  # trains at 0.0148  # doctest: +SKIP
+        """
+        method, value = self._read(method)
+        optimizers = _settable_optimizers(self.model if model is None else model)
+        self._warn_unreliable(f"the {self._labels[method]} rate {value:.3g} applied is")
+        for opt in optimizers:
+            _rate.install(opt, _rate.rate_factor(opt) * value)
+        return value
+
+
+class LRFinder(RangeTestCallback, RangeTestResult, AppliedRate):
     """Learning-rate range test as a callback for `model.fit`.
 
     For steps k = 0..num_steps-1 of the fit, the optimizer trains at exactly
@@ -248,7 +327,8 @@ def find_lr(
             stop_on_divergence, restore, verbose, validation_every).
 
     Returns:
-        The `LRFinder`, with `history`, `suggestion()`, `reliable`, `plot()` ...
+        The `LRFinder`, with `history`, `suggestion()`, `reliable`, `plot()`,
+        `apply()` ...
 
     Example:
         >>> finder = keras_lr.find_lr(model, x_train, y_train, batch_size=64)  # doctest: +SKIP

@@ -168,25 +168,32 @@ class RangeTestResult(RecordedCurve):
             return value
         return float(np.clip(value, self.min_lr, self.max_lr))
 
-    def suggestion(self, method: str | None = None) -> float:
-        """The suggested rate, within [min_lr, max_lr].
-
-        `method` is "valley" (default: fastai's, inside the longest descent of
-        the smoothed loss), "steepest" (the most negative slope against
-        log10(rate)) or "minimum" ("minimum/10": the rate at the minimum of the
-        smoothed loss divided by 10).  A rate outside the ladder is clipped to
-        it: "minimum/10" of a curve lowest in its first decade would fall below
-        `min_lr`.  When the test is unreliable (`reliable` is False) the rate is
-        still returned, with a warning.
-
-        Raises:
-            ValueError: unknown method, no results, or a curve too short to read.
-        """
+    def _read(self, method: str | None) -> tuple[str, float]:
+        """(method, rate) of `suggestion(method)`, without its warning."""
         method = self.default_method if method is None else method
         v.one_of("method", method, _suggest.METHODS)
         value = self._suggestion(method)
         if not math.isfinite(value):
             raise ValueError(too_short(method, self._curve()[1]))
+        return method, value
+
+    def suggestion(self, method: str | None = None) -> float:
+        """The suggested rate, within [min_lr, max_lr].
+
+        `method` is "valley" (default: fastai's, inside the longest descent of
+        the smoothed loss), "steepest" (the most negative slope against
+        log10(rate)), "minimum" ("minimum/10": the rate at the minimum of the
+        smoothed loss divided by 10) or "slide" (fastai's: where the slope of
+        the smoothed loss settles, sliding in from the end; `_suggest.slide`).
+        A rate outside the ladder is clipped to it: "minimum/10" of a curve
+        lowest in its first decade would fall below `min_lr`.  When the test is
+        unreliable (`reliable` is False) the rate is still returned, with a
+        warning.
+
+        Raises:
+            ValueError: unknown method, no results, or a curve too short to read.
+        """
+        method, value = self._read(method)
         self._warn_unreliable(f"the {_suggest.LABELS[method]} suggestion {value:.3g} is")
         return value
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 
-METHODS = ("valley", "steepest", "minimum")
+from keras_lr import _validation as v
+
+METHODS = ("valley", "steepest", "minimum", "slide")
 
 # What each method's rate is, for legends and messages: "minimum" is not the
 # rate at the minimum but a tenth of it.
-LABELS = {"valley": "valley", "steepest": "steepest", "minimum": "minimum/10"}
+LABELS = {"valley": "valley", "steepest": "steepest", "minimum": "minimum/10", "slide": "slide"}
 
 # The trimming rule's defaults (see `window`): the last 5 points are left out
 # (fastai's `skip_end`), and a trimmed curve keeps at least 5 points.
@@ -136,6 +138,69 @@ def valley(lrs: np.ndarray, curve: np.ndarray) -> float:
     sections = (max_end - max_start) / 3.0
     index = max_start + int(sections) + int(sections / 2)
     return float(lrs[min(max(index, 0), n - 1)])
+
+
+def slide(
+    lrs: np.ndarray,
+    curve: np.ndarray,
+    lr_diff: int = 15,
+    thresh: float = 0.005,
+    adjust_value: float = 1.0,
+) -> float:
+    """fastai's "slide": the rate where the curve's slope settles, sliding in from the end.
+
+    fastai's `slide` (`fastai.callback.schedule`), on the same curve as the
+    other methods (fastai too feeds every method the one smoothed, trimmed
+    loss).  With g = np.gradient(curve) (the slope per point of the ladder,
+    not against log10(rate)) and n points, a pair of points `lr_diff` apart,
+    (l, r) = (n - 1 - lr_diff, n - 1), slides towards the start while
+    |g[r] - g[l]| > `thresh` and l >= 0; the rate is lrs at the last l at which
+    the slopes still differed (lrs[n - 1 - lr_diff] when they never did, lrs[0]
+    when they differ all the way to the start), times `adjust_value`:
+
+        l = n - 1 - lr_diff;  rate = lrs[l]
+        while l >= 0 and |g[l + lr_diff] - g[l]| > thresh:  rate = lrs[l];  l -= 1
+
+    `thresh` is in units of loss per point of the ladder (fastai's default for
+    its 100-step test).  Non-finite points are left out first; NaN when fewer
+    than `lr_diff + 1` remain (where fastai's indexing fails).
+
+    Args:
+        lrs: the rates of the curve's points.
+        curve: the loss at each rate.
+        lr_diff: points between the two slopes compared, a positive integer.
+        thresh: the slope difference below which the slide stops, >= 0.
+        adjust_value: factor on the rate found, > 0.
+
+    Returns:
+        The rate, or NaN for too short a curve.
+
+    Example:
+        >>> lrs = np.logspace(-4, 0, 30)
+        >>> fall_then_rise = np.r_[np.linspace(2.0, 1.0, 20), np.linspace(1.0, 3.0, 10)]
+        >>> int(np.flatnonzero(lrs == slide(lrs, fall_then_rise))[0])  # both slopes on the fall
+        4
+        >>> int(np.flatnonzero(lrs == slide(lrs, np.linspace(2.0, 1.0, 30)))[0])  # n - 1 - lr_diff
+        14
+
+    References:
+        fastai, `fastai/callback/schedule.py`, `slide(lrs, losses, num_it,
+        lr_diff=15, thresh=.005, adjust_value=1.)`.
+    """
+    lr_diff = v.positive_int("lr_diff", lr_diff)
+    thresh = v.nonnegative_float("thresh", thresh)
+    adjust_value = v.positive_float("adjust_value", adjust_value)
+    lrs, curve = _finite_prefix(np.asarray(lrs, np.float64), np.asarray(curve, np.float64))
+    n = len(curve)
+    if n < lr_diff + 1:
+        return float("nan")
+    slope = np.gradient(curve)
+    left = n - 1 - lr_diff
+    rate = lrs[left]
+    while left >= 0 and abs(slope[left + lr_diff] - slope[left]) > thresh:
+        rate = lrs[left]
+        left -= 1
+    return float(rate * adjust_value)
 
 
 def noise(losses: np.ndarray) -> float:

@@ -36,7 +36,8 @@ from keras_lr.schedules._base import (
     evaluate,
 )
 from keras_lr.schedules._base import _as_steps as _as_steps  # used by plots, callbacks
-from keras_lr.schedules._compose import Join, Scaled, warmup
+from keras_lr.schedules._compose import RAMP_SHAPES as RAMP_SHAPES  # used by callbacks
+from keras_lr.schedules._compose import Join, Product, Ramp, Scaled, warmup
 from keras_lr.schedules._cycles import CosineRestarts, GeometricCycle, OneCycle
 from keras_lr.schedules._cycles import restart_boundaries as restart_boundaries
 from keras_lr.schedules._cyclic import Cyclic
@@ -44,6 +45,7 @@ from keras_lr.schedules._cyclic import _scale_fn_kind as _scale_fn_kind  # used 
 from keras_lr.schedules._decays import Cosine, Exponential, Linear, Polynomial, Staircase
 from keras_lr.schedules._momentum import Momentum
 from keras_lr.schedules._momentum import check_momentum_bounds as check_momentum_bounds
+from keras_lr.schedules._warmup_decay import InverseSqrt, WarmupStableDecay
 
 __all__ = [
     "Schedule",
@@ -57,10 +59,14 @@ __all__ = [
     "CosineRestarts",
     "OneCycle",
     "GeometricCycle",
+    "WarmupStableDecay",
+    "InverseSqrt",
     "Momentum",
     "Table",
     "PerEpoch",
+    "Ramp",
     "Join",
+    "Product",
     "Scaled",
     "warmup",
     "evaluate",

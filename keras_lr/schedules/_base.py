@@ -178,6 +178,24 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
     def _rate(self, step, ops):
         raise NotImplementedError
 
+    @property
+    def unresolved(self) -> bool:
+        """Whether the schedule needs the length of the run (`resolve`) before it has rates."""
+        return False
+
+    def resolve(self, total_steps: int) -> Schedule:
+        """This schedule with what it leaves to the run (fractional `Join`
+        boundaries, a None `total_steps`) filled in from its length; the
+        scheduling callbacks call it with the fit's."""
+        v.positive_int("total_steps", total_steps)
+        return self
+
+    def __mul__(self, other):
+        return _multiply(self, other)
+
+    def __rmul__(self, other):
+        return _multiply(other, self)
+
     def __call__(self, step):
         step = kops.convert_to_tensor(step)
         if "int" not in keras.backend.standardize_dtype(step.dtype):
@@ -215,6 +233,21 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
             except Exception:  # e.g. a lambda without source: `==` raises too
                 return object.__hash__(self)
         return hash((type(self), _hashable(config)))
+
+
+def _multiply(a: Any, b: Any) -> Any:
+    """`a * b`: `Product(a, b)` of two schedules, `Scaled` by a number."""
+    from keras_lr.schedules._compose import Product, Scaled
+
+    def number(x):
+        return isinstance(x, (int, float, np.number)) and not isinstance(x, bool)
+
+    schedules = keras.optimizers.schedules.LearningRateSchedule
+    if isinstance(a, schedules) and isinstance(b, schedules):
+        return Product(a, b)
+    if number(a) or number(b):
+        return Scaled(b, a) if number(a) else Scaled(a, b)
+    return NotImplemented
 
 
 def evaluate(schedule: Any, steps: Any) -> np.ndarray:

@@ -59,6 +59,9 @@ class CosineRestarts(Schedule):
         peak = max_lr * lr_decay^k
         lr = min_lr + (peak - min_lr) * (1 + cos(pi * p / L(k))) / 2
 
+    With `cycle_limit=n` the rate holds `min_lr` from cycle n on (timm's
+    `CosineLRScheduler(cycle_limit=n)`).
+
     The arguments after the two bounds are keyword-only; passing them by
     position (the old order `cycle_length, mult_factor, lr_decay,
     steps_per_unit`) still works, with a `DeprecationWarning`.
@@ -71,11 +74,17 @@ class CosineRestarts(Schedule):
         lr_decay: factor on the peak at each restart, in (0, 1].
         steps_per_unit: steps per unit (steps per epoch when cycles count
             epochs), a positive integer.
+        cycle_limit: the number of cycles, after which the rate holds `min_lr`
+            (timm's `cycle_limit`), a positive integer; None (the default) for
+            no limit.
 
     Example:
         >>> from keras_lr import schedules as S
         >>> S.CosineRestarts(0.0, 1.0, cycle_length=2, mult_factor=2.0).numpy(6).round(3).tolist()
         [1.0, 0.5, 1.0, 0.854, 0.5, 0.146]
+        >>> sched = S.CosineRestarts(0.0, 1.0, cycle_length=2, mult_factor=1.0, cycle_limit=2)
+        >>> sched.numpy(6).round(3).tolist()
+        [1.0, 0.5, 1.0, 0.5, 0.0, 0.0]
 
     References:
         Loshchilov & Hutter, "SGDR: Stochastic Gradient Descent with Warm
@@ -94,6 +103,7 @@ class CosineRestarts(Schedule):
         mult_factor: float = 2.0,
         lr_decay: float = 1.0,
         steps_per_unit: int = 1,
+        cycle_limit: int | None = None,
     ):
         self._store(
             min_lr=min_lr,
@@ -102,6 +112,7 @@ class CosineRestarts(Schedule):
             mult_factor=mult_factor,
             lr_decay=lr_decay,
             steps_per_unit=steps_per_unit,
+            cycle_limit=cycle_limit,
         )
         if self.mult_factor != 1.0:
             units = restart_boundaries(
@@ -126,6 +137,7 @@ class CosineRestarts(Schedule):
             )
         out["lr_decay"] = v.float_in("lr_decay", args["lr_decay"], 0.0, 1.0, low_open=True)
         out["steps_per_unit"] = _length("steps_per_unit", args["steps_per_unit"])
+        out["cycle_limit"] = v.optional_positive_int("cycle_limit", args["cycle_limit"])
         cycle_length, steps_per_unit = out["cycle_length"], out["steps_per_unit"]
         if None not in (cycle_length, steps_per_unit) and cycle_length * steps_per_unit > _MAX_STEP:
             raise ValueError(
@@ -148,7 +160,10 @@ class CosineRestarts(Schedule):
             end = ops.take(bounds, k + 1)
             frac = ops.to_float(step - start) / ops.to_float(end - start)
         peak = self.max_lr * ops.power(self.lr_decay, ops.to_float(k))
-        return self.min_lr + 0.5 * (peak - self.min_lr) * (1.0 + ops.cos(math.pi * frac))
+        lr = self.min_lr + 0.5 * (peak - self.min_lr) * (1.0 + ops.cos(math.pi * frac))
+        if self.cycle_limit is None:
+            return lr
+        return ops.where(k < self.cycle_limit, lr, self.min_lr)
 
     def get_config(self):
         return {
@@ -158,6 +173,7 @@ class CosineRestarts(Schedule):
             "mult_factor": self.mult_factor,
             "lr_decay": self.lr_decay,
             "steps_per_unit": self.steps_per_unit,
+            "cycle_limit": self.cycle_limit,
         }
 
 

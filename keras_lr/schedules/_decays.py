@@ -106,9 +106,18 @@ class Cosine(Schedule):
 
 @_register
 class Polynomial(Schedule):
-    """Polynomial decay to `end_lr` over `total_steps`.
+    """Polynomial decay to `end_lr` over `total_steps`, optionally cycled.
 
     lr(i) = (initial_lr - end_lr) * (1 - min(i, T) / T)^power + end_lr, with T = `total_steps`.
+
+    With `cycle=True` the decay instead runs over the first multiple of T at
+    or past i, D(i) = T * max(1, ceil(i / T)), as Keras's
+    `PolynomialDecay(cycle=True)`:
+
+        lr(i) = (initial_lr - end_lr) * (1 - i / D(i))^power + end_lr
+
+    so the rate reaches `end_lr` at every multiple of T and restarts, each
+    time from a lower peak.
 
     Args:
         initial_lr: rate at step 0, > 0.
@@ -116,11 +125,15 @@ class Polynomial(Schedule):
             old name `max_steps` still works, with a `DeprecationWarning`).
         power: exponent, > 0 (1.0 is linear decay).
         end_lr: final rate, >= 0.
+        cycle: restart after every T steps as Keras's `PolynomialDecay(cycle=True)`
+            (True) or hold `end_lr` from step T on (False, the default); a bool.
 
     Example:
         >>> from keras_lr import schedules as S
         >>> S.Polynomial(1.0, total_steps=4, power=2.0).numpy(6).tolist()
         [1.0, 0.5625, 0.25, 0.0625, 0.0, 0.0]
+        >>> S.Polynomial(1.0, total_steps=2, cycle=True).numpy(7).tolist()
+        [1.0, 0.5, 0.0, 0.25, 0.0, 0.16666666666666666, 0.0]
     """
 
     length_arguments = ("total_steps",)
@@ -128,22 +141,43 @@ class Polynomial(Schedule):
 
     @renamed(max_steps="total_steps")
     def __init__(
-        self, initial_lr: float, total_steps: int, power: float = 1.0, end_lr: float = 0.0
+        self,
+        initial_lr: float,
+        total_steps: int,
+        power: float = 1.0,
+        end_lr: float = 0.0,
+        cycle: bool = False,
     ):
-        self._store(initial_lr=initial_lr, total_steps=total_steps, power=power, end_lr=end_lr)
+        self._store(
+            initial_lr=initial_lr, total_steps=total_steps, power=power, end_lr=end_lr, cycle=cycle
+        )
 
     @classmethod
     def _check(cls, args):
+        cycle = args["cycle"]
+        if not isinstance(cycle, bool):
+            raise TypeError(f"Argument `cycle` must be a bool. Received: cycle={cycle!r}")
         return {
             "initial_lr": v.positive_float("initial_lr", args["initial_lr"]),
             "total_steps": _length("total_steps", args["total_steps"]),
             "power": v.positive_float("power", args["power"]),
             "end_lr": v.nonnegative_float("end_lr", args["end_lr"]),
+            "cycle": cycle,
         }
 
     def _rate(self, step, ops):
-        frac = ops.to_float(ops.minimum(step, self.total_steps)) / self.total_steps
-        return (self.initial_lr - self.end_lr) * ops.power(1.0 - frac, self.power) + self.end_lr
+        t = self.total_steps
+        if self.cycle:
+            # 1 - i / D(i) as (D(i) - i) / D(i) from integers, D(i) = m T: with
+            # i - 1 = (m - 1) T + r (i >= 1), D(i) - i = T - 1 - r; at i = 0, m = 1
+            # and D - i = T.  Float32 `1 - i / D` loses all digits when i ~ D ~ 1e6.
+            before = ops.maximum(step, 1) - 1
+            q = ops.floor_divide(before, t)
+            left = t - (before - q * t) - ops.minimum(step, 1)
+            remaining = ops.to_float(left) / (ops.to_float(q + 1) * t)
+        else:
+            remaining = 1.0 - ops.to_float(ops.minimum(step, t)) / t
+        return (self.initial_lr - self.end_lr) * ops.power(remaining, self.power) + self.end_lr
 
     def get_config(self):
         return {
@@ -151,6 +185,7 @@ class Polynomial(Schedule):
             "total_steps": self.total_steps,
             "power": self.power,
             "end_lr": self.end_lr,
+            "cycle": self.cycle,
         }
 
 

@@ -14,7 +14,18 @@ from keras import ops as kops
 
 # The operations both namespaces take as they are from their library, so the
 # two lists cannot drift apart.
-_SHARED = ("cos", "where", "minimum", "maximum", "power", "floor_divide", "exp", "take", "clip")
+_SHARED = (
+    "cos",
+    "where",
+    "minimum",
+    "maximum",
+    "power",
+    "floor_divide",
+    "exp",
+    "take",
+    "clip",
+    "sqrt",
+)
 
 
 def _shared_ops(library) -> type:
