@@ -1,11 +1,11 @@
 """Validation loss of schedule-free AdamW at the average x against the training point y.
 
     python benchmarks/schedule_free_eval.py                        # jax, 3 seeds, 30 epochs
-    python benchmarks/schedule_free_eval.py --backends jax tensorflow torch --seeds 0 1 2 3 4
+    python benchmarks/schedule_free_eval.py --backends jax tensorflow torch --lr 0.0025 0.01
 
 The 8x8 digits of scikit-learn (no download; the split of the examples),
 a Dense 64 relu -> Dense 10 softmax MLP, `keras.optimizers.ScheduleFreeAdamW`
-at its default rate, batch 32.  Each seed trains twice from the same
+at each rate of `--lr` (default: Keras's 0.0025), batch 32.  Each seed trains twice from the same
 weights, with `shuffle=False` so that the two runs see the same batches:
 without `ScheduleFreeEval` (validation at y, as Keras does) and with it
 (validation at x).  The two runs train bit for bit alike
@@ -92,7 +92,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
-def report(results: dict, epochs: int, lr: float) -> str:
+def report(results: dict, epochs: int) -> str:
     import numpy as np
 
     versions: dict = {}
@@ -103,7 +103,7 @@ def report(results: dict, epochs: int, lr: float) -> str:
         "# Schedule-free AdamW: validation at y (Keras) and at x (ScheduleFreeEval)",
         "",
         f"- digits 1347 train / 450 validation, Dense 64 relu -> Dense 10 softmax, batch 32, "
-        f"{epochs} epochs, ScheduleFreeAdamW(learning_rate={lr}), other arguments Keras's "
+        f"{epochs} epochs, ScheduleFreeAdamW(learning_rate=lr), other arguments Keras's "
         "defaults (beta_1 0.9, no warm-up, no weight decay), optimizer built before `fit`",
         f"- seeds {', '.join(map(str, seeds))}; shuffle=False; "
         "`python benchmarks/schedule_free_eval.py`",
@@ -113,7 +113,7 @@ def report(results: dict, epochs: int, lr: float) -> str:
         "Mean over seeds of the validation loss (accuracy in brackets); 'x lower' counts "
         "the seeds whose loss at x is below the loss at y in that epoch.",
     ]
-    for backend, result in results.items():
+    for run, result in results.items():
         rows_ = result["rows"]
         same = all(row["same_training_loss"] for row in rows_)
         table = []
@@ -133,7 +133,7 @@ def report(results: dict, epochs: int, lr: float) -> str:
             )
         parts += [
             "",
-            f"## {backend}",
+            f"## {run}",
             "",
             f"Training losses of the two runs identical in every epoch: {same}.",
             "",
@@ -147,29 +147,47 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", nargs="+", default=["jax"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--lr", type=float, default=0.0025, help="Keras's default rate")
+    parser.add_argument("--lr", nargs="+", type=float, default=[0.0025], help="rates to run")
     parser.add_argument("--out", default=os.path.join(HERE, "results-schedule-free.md"))
+    parser.add_argument(
+        "--render",
+        nargs="+",
+        metavar="JSON",
+        help="merge results .json files into a report; no runs",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.render:
+        results = {}
+        for path in args.render:
+            with open(path) as f:
+                results.update(json.load(f))
+        epochs = {len(row["x"]["val_loss"]) for r in results.values() for row in r["rows"]}
+        return _write(results, max(epochs), args.out)
     if args.worker:
-        worker(args.seeds, args.epochs, args.lr)
+        worker(args.seeds, args.epochs, args.lr[0])
         return 0
     results = {}
     for backend in args.backends:
-        cmd = [sys.executable, __file__, "--worker", "--epochs", str(args.epochs)]
-        cmd += ["--lr", str(args.lr), "--seeds", *map(str, args.seeds)]
-        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-        out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-        lines = [line for line in out.stdout.splitlines() if line.startswith(MARK)]
-        if out.returncode or not lines:
-            print(out.stderr[-4000:], file=sys.stderr)
-            return 1
-        results[backend] = json.loads(lines[-1][len(MARK) :])
-        print(f"{backend}: done", file=sys.stderr)
-    text = report(results, args.epochs, args.lr)
-    with open(args.out, "w") as f:
+        for lr in args.lr:
+            cmd = [sys.executable, __file__, "--worker", "--epochs", str(args.epochs)]
+            cmd += ["--lr", str(lr), "--seeds", *map(str, args.seeds)]
+            env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+            out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+            lines = [line for line in out.stdout.splitlines() if line.startswith(MARK)]
+            if out.returncode or not lines:
+                print(out.stderr[-4000:], file=sys.stderr)
+                return 1
+            results[f"{backend}, lr={lr}"] = json.loads(lines[-1][len(MARK) :])
+            print(f"{backend}, lr={lr}: done", file=sys.stderr)
+    return _write(results, args.epochs, args.out)
+
+
+def _write(results: dict, epochs: int, out: str) -> int:
+    text = report(results, epochs)
+    with open(out, "w") as f:
         f.write(text)
-    with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
+    with open(os.path.splitext(out)[0] + ".json", "w") as f:
         json.dump(results, f, indent=1)
     print(text)
     return 0

@@ -13,6 +13,10 @@ weights, on the same batches:
 Both runs train alike, bit for bit: the callback only swaps x in for
 validation and puts y back before the next epoch.  It prints the test
 accuracy of both and plots the validation loss at y and at x per epoch.
+Part of the early gap is BatchNormalization's: Keras validates y with its
+running statistics (momentum 0.99), which lag in the first epochs, while x
+gets statistics computed afresh.  Without BatchNormalization, at this rate,
+x is behind y early on (benchmarks/results-schedule-free.md).
 
 Run:
     python examples/schedule_free.py --epochs 20

@@ -27,6 +27,7 @@ from keras_lr.callbacks import (
 )
 from keras_lr.ensembles import (
     FastGeometricEnsemble,
+    ScheduleFreeEval,
     SnapshotEnsemble,
     SnapshotFileNotFoundError,
     StochasticWeightAveraging,
@@ -53,6 +54,7 @@ __all__ = [
     "OneCycleLR",
     "PolynomialDecay",
     "ReduceLROnPlateau",
+    "ScheduleFreeEval",
     "SGDRScheduler",
     "SnapshotEnsemble",
     "SnapshotFileNotFoundError",

@@ -44,6 +44,8 @@ CORE = (
     "tests/test_momentum.py::test_applied_sgd_momentum_is_pytorchs",
     "tests/test_momentum.py::test_applied_beta_1_is_pytorchs",
     "tests/test_momentum.py::test_gradient_accumulation_applies_the_momentum_of_each_update",
+    "tests/test_current_schedules.py::test_resume_mid_decay_after_save_and_load_model",
+    "tests/test_current_schedules.py::test_start_decay_mid_epoch_on_endless_data",
 )
 
 

@@ -519,6 +519,18 @@ def warmup_relation_cases():
                 "warmup_start_lr=0.0",
                 case_id=f"{label(ctor)}-exponential-warmup-from-0-over-{steps}",
             )
+    for ctor, valid in (
+        (keras_lr.SnapshotEnsemble, {"n_snapshots": 2}),
+        (keras_lr.FastGeometricEnsemble, {"max_lr": 0.1, "min_lr": 0.01, "cycle_steps": 4}),
+    ):
+        yield expect(
+            ctor,
+            {**valid, **exponential, "warmup_steps": 0.1},
+            ValueError,
+            "warmup_start_lr",
+            "warmup_start_lr=0.0",
+            case_id=f"{label(ctor)}-exponential-warmup-from-0",
+        )
     for name, kwargs in (
         ("start_lr", {"start_lr": 0.0, "end_lr": 0.1}),
         ("end_lr", {"start_lr": 0.1, "end_lr": 0.0}),
@@ -684,7 +696,19 @@ def relation_cases():
             "boundaries=[5, 3]",
         ),
         ({"schedules": [one] * 2, "boundaries": [0]}, ValueError, "boundaries", "boundaries=[0]"),
-        ({"schedules": [one] * 2, "boundaries": [2.5]}, TypeError, "boundaries", "boundaries=2.5"),
+        # Neither a step nor a fraction: a bad value, as for `warmup_steps`.
+        (
+            {"schedules": [one] * 2, "boundaries": [2.5]},
+            ValueError,
+            "boundaries",
+            "boundaries=[2.5]",
+        ),
+        (
+            {"schedules": [one] * 2, "boundaries": [-0.5]},
+            ValueError,
+            "boundaries",
+            "boundaries=[-0.5]",
+        ),
         (
             {"schedules": [one] * 2, "boundaries": [2**31]},
             ValueError,

@@ -56,6 +56,7 @@ from test_ensemble import corrupt_manifests
 
 import keras_lr
 from keras_lr import schedules as S
+from keras_lr.finder import _suggest
 
 FEW = settings(max_examples=25, deadline=None)
 NAN, INF = float("nan"), float("inf")
@@ -210,10 +211,12 @@ X3 = np.zeros((8, 3), "float32")
 @functools.cache
 def _range_test():
     """A range test with results (run once), for `LRFinder.apply`'s arguments."""
-    x = np.random.default_rng(0).normal(size=(32, 3)).astype("float32")
-    return keras_lr.find_lr(
-        _model(), x, x.sum(1, keepdims=True), batch_size=4, num_steps=16, verbose=0
+    x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
+    finder = keras_lr.find_lr(
+        _model(), x, x.sum(1, keepdims=True), batch_size=4, min_lr=1e-3, max_lr=1.0, verbose=0
     )
+    assert finder.reliable  # no warning from `apply`: its arguments are all it checks
+    return finder
 
 
 OTHERS = {
@@ -263,7 +266,7 @@ OTHERS = {
         },
     ),
     "ScheduleFreeEval": (
-        keras_lr.ensembles.ScheduleFreeEval,
+        keras_lr.ScheduleFreeEval,
         {},
         {
             # Arrays, and dicts, lists or tuples of them, are inputs; None is none.
@@ -321,7 +324,11 @@ OTHERS = {
             # None is the model the test ran on; another model is checked in
             # tests/test_finder_slide.py (not compiled, a schedule as its rate).
             "model": (st.nothing(), st.one_of(junk, st.booleans(), st.integers(), any_float)),
-            "method": choices_of(["valley", "steepest", "minimum", "slide"]),
+            # None is the default method.
+            "method": (
+                st.text(max_size=8).filter(lambda m: m not in _suggest.METHODS),
+                st.one_of(junk.filter(lambda m: not isinstance(m, str)), st.booleans()),
+            ),
         },
     ),
     "find_lr": (
@@ -626,6 +633,29 @@ def test_valid_schedules_give_finite_rates_in_numpy_and_in_keras_ops(schedule):
     np.testing.assert_array_equal(rebuilt.numpy(STEPS), rates)
 
 
+# The last steps of the int32 step counter, where a sum of two steps in
+# `keras.ops` (int32) would wrap around.
+LAST_STEPS = np.array([0, 3, 2**31 - 10_001, 2**31 - 10_000, 2**31 - 5, 2**31 - 2])
+NEAR_THE_END = {
+    "InverseSqrt": lambda: S.InverseSqrt(1.0, 0),
+    "InverseSqrt-timescale": lambda: S.InverseSqrt(1.0, 5, timescale=1_000),
+    "WarmupStableDecay-decay_start": lambda: S.WarmupStableDecay(1.0, 0, 5, decay_start=2**31 - 4),
+    "WarmupStableDecay-fraction": lambda: S.WarmupStableDecay(1.0, 0, 0.5, decay_start=2**30),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NEAR_THE_END))
+def test_rates_near_the_end_of_the_step_counter_are_the_numpy_rates_or_refused(name):
+    try:
+        schedule = NEAR_THE_END[name]()
+    except ValueError as error:  # a decay past the counter may be refused by name
+        assert "`decay_start`" in str(error) and "2147483647" in str(error)
+        return
+    rates = schedule.numpy(LAST_STEPS)
+    compiled = keras.ops.convert_to_numpy(schedule(LAST_STEPS.astype("int32")))
+    np.testing.assert_allclose(compiled, rates, rtol=1e-4, atol=1e-7)
+
+
 @settings(max_examples=20, deadline=None)
 @given(
     n=st.integers(1, 6),
@@ -634,9 +664,23 @@ def test_valid_schedules_give_finite_rates_in_numpy_and_in_keras_ops(schedule):
     epochs=st.integers(1, 8),
     fge_half=st.integers(1, 6),
     swa_lr=st.none() | peak,
+    warmup=st.fixed_dictionaries(
+        {
+            "warmup_steps": st.integers(0, 40) | st.floats(0.001, 0.8),
+            "warmup_start_lr": st.floats(1e-4, 1.0),
+            "warmup_shape": st.sampled_from(S.RAMP_SHAPES),
+        }
+    ),
+    anneal=st.fixed_dictionaries(
+        {
+            "anneal_epochs": st.integers(0, 20),
+            "anneal_strategy": st.sampled_from(["cos", "linear"]),
+            "every_n_steps": st.none() | st.integers(1, 50),
+        }
+    ),
 )
 def test_valid_snapshot_and_swa_callbacks_preview_finite_rates(
-    n, max_lr, spe, epochs, fge_half, swa_lr
+    n, max_lr, spe, epochs, fge_half, swa_lr, warmup, anneal
 ):
     assume(n <= spe * epochs and (n - 1) * math.ceil(spe * epochs / n) < spe * epochs)
     snap = keras_lr.SnapshotEnsemble(n, max_lr=max_lr, directory="unused", epochs=epochs)
@@ -644,7 +688,18 @@ def test_valid_snapshot_and_swa_callbacks_preview_finite_rates(
     assert np.all(np.isfinite(rates)) and rates.max() <= max_lr * (1 + 1e-12) and rates.min() >= 0
     fge = keras_lr.FastGeometricEnsemble(max_lr * 2, max_lr, 2 * fge_half, directory="unused")
     assert np.all(np.isfinite(fge.rates(50)))
-    keras_lr.StochasticWeightAveraging(epochs - 1, swa_lr=swa_lr)
+    # With a warm-up of any shape, in steps or a fraction of the 50 steps.
+    fge = keras_lr.FastGeometricEnsemble(
+        max_lr * 2, max_lr, 2 * fge_half, directory="unused", **warmup
+    )
+    rates = fge.rates(50, steps_per_epoch=5, epochs=10)
+    assert np.all(np.isfinite(rates)) and rates.min() >= 0
+    if warmup["warmup_steps"]:
+        assert rates[0] == pytest.approx(warmup["warmup_start_lr"])
+    swa = keras_lr.StochasticWeightAveraging(epochs - 1, swa_lr=swa_lr, **anneal)
+    assert keras_lr.StochasticWeightAveraging.from_config(swa.get_config()).get_config() == (
+        swa.get_config()
+    )
     keras_lr.LRFinder(max_lr / 10, max_lr, num_steps=n + 1)
 
 

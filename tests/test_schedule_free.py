@@ -57,9 +57,10 @@ def weights(model) -> list:
 
 
 def moments(model) -> list:
-    """z: the optimizer's "..._momentum" variables, in the order of the trainable ones."""
-    found = [v for v in model.optimizer.variables if v.path.endswith("_momentum")]
-    return [np.array(keras.ops.convert_to_numpy(v)) for v in found]
+    """z of each trainable variable: the optimizer's "<variable path>_momentum" variable."""
+    found = {v.path.split("/")[-1]: v for v in model.optimizer.variables}
+    keys = [var.path.replace("/", "_") + "_momentum" for var in model.trainable_variables]
+    return [np.array(keras.ops.convert_to_numpy(found[key])) for key in keys]
 
 
 def by_hand(model) -> list:

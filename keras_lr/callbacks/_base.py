@@ -143,12 +143,7 @@ class ScheduleCallback(GroupsAndMomentum, WarmUp, ScheduleDriver):
     def full_schedule(self, context: FitContext, group: int = 0) -> S.Schedule:
         """The schedule with its warm-up, as installed in the optimizer (of `group`)."""
         with _groups.as_group(self, self._group_arguments, group):
-            return S.warmup(
-                self.build(context),
-                self.warmup_length(context),
-                self.warmup_start_lr,
-                self.warmup_shape,
-            )
+            return self._warmed(self.build(context), context)
 
     # The word `schedule` is the constructor's argument; the preview is `rates`.
     schedule = renamed_attribute("schedule", "rates")

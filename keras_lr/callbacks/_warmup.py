@@ -27,6 +27,17 @@ class WarmUp:
                 f"Received: warmup_start_lr={starts!r}"
             )
 
+    def _warmed(self, schedule: S.Schedule, context: FitContext) -> S.Schedule:
+        """`schedule` with the warm-up in front (of the group `as_group` selects)."""
+        steps, shape = self.warmup_length(context), self.warmup_shape
+        if shape == "exponential" and steps and float(schedule.numpy([0])[0]) == 0.0:
+            raise ValueError(
+                f'{type(self).__name__}: argument `warmup_shape` cannot be "exponential" '
+                "here: the schedule starts at 0, which a geometric warm-up cannot reach. "
+                'Use "linear" or "cosine". Received: warmup_shape="exponential"'
+            )
+        return S.warmup(schedule, steps, self.warmup_start_lr, shape)
+
     def warmup_length(self, context: FitContext, total: int | None = None) -> int:
         """`warmup_steps` in steps: a fraction is of the fit's steps (or of `total`)."""
         return _context.warmup_steps(type(self).__name__, self.warmup_steps, context, total)

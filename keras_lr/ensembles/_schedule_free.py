@@ -294,6 +294,8 @@ def held(model) -> bool:
 
 def hold(model, data, batch_size: int) -> None:
     """Puts x into the model and keeps y (and y's statistics) with the optimizer."""
+    if not all(opt.built for opt in _rate.optimizers_of(model, _OWNER)):
+        return  # no step taken: x is y
     _compat.sync_state(model)
     pairs = _pairs(model)
     stats = _norm_stats(model)

@@ -339,6 +339,12 @@ def warmup(
     if warmup_steps == 0:
         return schedule
     target = float(schedule.numpy([0])[0])
+    if shape == "exponential" and target == 0.0:
+        raise ValueError(
+            'Argument `shape` cannot be "exponential" here: the schedule starts at 0, '
+            'which a geometric warm-up cannot reach. Use "linear" or "cosine". '
+            f"Received: shape={shape!r}"
+        )
     if shape == "linear":  # as before: the warm-up piece is a `Linear`
         return Join([Linear(start_lr, target, warmup_steps), schedule], [warmup_steps])
     return Join([Ramp(start_lr, target, warmup_steps, shape), schedule], [warmup_steps])

@@ -183,12 +183,15 @@ class WarmupStableDecay(Schedule):
         out = ops.to_float(step) * 0.0 + self.max_lr
         if begin is not None:
             if decay:
-                p = ops.to_float(ops.clip(step - begin, 0, decay)) / decay
+                # No int32 sum past the step counter: a decay may start near its end.
+                p = ops.minimum(ops.to_float(ops.maximum(step - begin, 0)) / decay, 1.0)
                 value = self.max_lr * (
                     ratio + (1.0 - ratio) * _decay_factor(self.decay_shape, p, ops)
                 )
                 out = ops.where(step >= begin, value, out)
-            out = ops.where(step >= begin + decay, ops.to_float(step) * 0.0 + self.min_lr, out)
+            if begin + decay <= v.MAX_STEP:
+                after = ops.to_float(step) * 0.0 + self.min_lr
+                out = ops.where(step >= begin + decay, after, out)
         if warm:
             p = ops.to_float(ops.minimum(step, warm)) / warm
             if self.warmup_shape == "exponential":
@@ -256,7 +259,8 @@ class InverseSqrt(Schedule):
 
     def _rate(self, step, ops):
         warm, t = self.warmup_steps, self.effective_timescale
-        decay = self.max_lr / ops.sqrt(ops.to_float(ops.maximum(step, warm) + (t - warm)) / t)
+        # In float: the int32 sum step + t - W would wrap near the end of the step counter.
+        decay = self.max_lr / ops.sqrt((ops.to_float(ops.maximum(step, warm) - warm) + t) / t)
         if not warm:
             return decay
         rise = self.max_lr * ops.to_float(ops.minimum(step, warm)) / warm
