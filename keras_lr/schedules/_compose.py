@@ -179,8 +179,9 @@ class Join(Schedule):
         steps = [v.of_run(b, total) for b in self.boundaries]
         if self.fractional and (steps[0] < 1 or any(b <= a for a, b in zip(steps, steps[1:]))):
             raise ValueError(
-                f"Argument `boundaries` {self.boundaries} of a run of {total} steps put "
-                f"two pieces at the same step ({steps}): give fewer pieces or a longer run."
+                f"Argument `boundaries` puts two pieces at the same step of a run of {total} "
+                f"steps (at steps {steps}): give fewer pieces or a longer run. Received: "
+                f"boundaries={self.boundaries!r}, total_steps={total}"
             )
         ends = steps + [max(total, steps[-1] + 1) if steps else total]
         starts = [0] + steps
