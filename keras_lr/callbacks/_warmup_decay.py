@@ -103,8 +103,9 @@ class WarmupStableDecay(ScheduleCallback):
         or batch end).  A decay already under way, or planned earlier, is
         kept.  With `total_steps` None and data of known length, the planned
         cool-down is the end of each fit: to keep the stable phase open, give
-        a budget (`total_steps`, or more epochs than you will train).  Before the callback has seen a model, the decay starts at the
-        first step of its next fit (and None is returned).
+        a budget (`total_steps`, or more epochs than you will train).  Before
+        the callback has seen a model, the decay starts at the first step of
+        its next fit (and None is returned).
         """
         model = self._model
         if model is None or getattr(model, "optimizer", None) is None:
@@ -123,11 +124,9 @@ class WarmupStableDecay(ScheduleCallback):
         return step
 
     def on_train_begin(self, logs=None):
-        if self._decay_requested:
-            optimizers = _rate.optimizers_of(self.model, type(self).__name__)
-            for opt in optimizers:
-                _state.training_state(opt).set(_state.DECAY_START, _rate.fit_step(optimizers))
+        if self._decay_requested:  # asked before a model: starts at this fit's first step
             self._decay_requested = False
+            self.start_decay()
         super().on_train_begin(logs)
         self._training = True
 

@@ -20,15 +20,6 @@ from keras_lr.schedules._base import (
 )
 
 
-def _ceil_product(length: int, factor: float) -> int:
-    """ceil(length * factor), immune to 10 * 1.1 == 11.000000000000002."""
-    product = length * factor
-    nearest = round(product)
-    if abs(product - nearest) <= 1e-9 * max(1.0, abs(product)):
-        return int(nearest)
-    return math.ceil(product)
-
-
 def restart_boundaries(cycle_length: int, mult_factor: float, limit: int = _MAX_STEP) -> np.ndarray:
     """Cycle boundaries of SGDR in units: 0, L0, L0 + L1, ...
 
@@ -44,7 +35,7 @@ def restart_boundaries(cycle_length: int, mult_factor: float, limit: int = _MAX_
     length = cycle_length
     while bounds[-1] <= limit:
         bounds.append(bounds[-1] + length)
-        length = max(_ceil_product(length, mult_factor), length + 1)
+        length = max(v.ceil_product(length, mult_factor), length + 1)
     return np.asarray(bounds, dtype=np.int64)
 
 
