@@ -3,6 +3,7 @@
     python benchmarks/run.py                       # all benchmarks, all backends
     python benchmarks/run.py --backends jax --only callbacks finder
     python benchmarks/run.py --quick               # a smoke run: small sizes, 2 repeats
+    python benchmarks/run.py --backends jax --only suggestion   # -> results-suggestion.md
 
 Each backend runs in its own process (Keras fixes its backend at import).
 Within a process every benchmark runs its cases interleaved after a warm-up
@@ -24,9 +25,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BACKENDS = ("tensorflow", "jax", "torch")
-BENCHMARKS = ("callbacks", "finder", "ensemble", "history", "scaling")
-# The history benchmark does not depend on the backend: it runs on the first one.
-ONCE = ("history",)
+BENCHMARKS = ("callbacks", "finder", "ensemble", "history", "scaling", "suggestion")
+# These do not depend on the backend (the history's memory, the quality of a
+# suggestion): they run on the first one only.
+ONCE = ("history", "suggestion")
 MARK = "BENCHMARK-RESULT "
 
 
@@ -142,11 +144,14 @@ def report(results: dict, quick: bool, seconds: float) -> str:
         "- versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
         f"- Python {platform.python_version()}; {'quick smoke run' if quick else 'full run'} "
         f"in {seconds:.0f} s; `python benchmarks/run.py`",
-        "",
-        "Ratios are medians over interleaved rounds of a case's time divided by the "
-        "baseline's in the same round; ± is half the range of those per-round ratios, "
-        "relative to the median.",
     ]
+    if any("ratio" in row for result in results.values() for row in result["rows"]):
+        parts += [
+            "",
+            "Ratios are medians over interleaved rounds of a case's time divided by the "
+            "baseline's in the same round; ± is half the range of those per-round ratios, "
+            "relative to the median.",
+        ]
     for benchmark, title in (
         ("callbacks", "1. Scheduling callbacks against bare fit (tiny model, 2 x 1024 steps)"),
         ("finder", "2. Range test of N steps against N bare steps (restore included)"),
@@ -186,6 +191,23 @@ def report(results: dict, quick: bool, seconds: float) -> str:
                 results, "scaling", key=lambda r: f"{r['model']}, {r['steps']} steps: {r['case']}"
             ),
         ]
+    suggestion = [
+        row
+        for result in results.values()
+        for row in result["rows"]
+        if row["benchmark"] == "suggestion"
+    ]
+    if suggestion:
+        sys.path.insert(0, HERE)
+        import bench_suggestion
+
+        backend = next(b for b in results if suggestion[0] in results[b]["rows"])
+        parts += [
+            "",
+            f"## 6. The range test's suggestion against a grid search ({backend} backend)",
+            "",
+            bench_suggestion.tables(suggestion),
+        ]
     return "\n".join(parts) + "\n"
 
 
@@ -195,12 +217,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=BENCHMARKS, default=list(BENCHMARKS))
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds (default 5)")
     parser.add_argument("--quick", action="store_true", help="small sizes, a smoke run")
-    parser.add_argument("--out", default=os.path.join(HERE, "results.md"))
+    parser.add_argument(
+        "--out",
+        help="the report (default benchmarks/results.md; with --only a subset, "
+        "benchmarks/results-<names>.md, so that a partial run keeps the full report)",
+    )
     parser.add_argument(
         "--render", metavar="JSON", help="rewrite the report from a results .json file; no runs"
     )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.out is None:
+        subset = "" if set(args.only) == set(BENCHMARKS) else "-" + "-".join(args.only)
+        args.out = os.path.join(HERE, f"results{subset}.md")
     if args.worker:
         worker(args.only, args.repeats, args.quick)
         return 0

@@ -258,16 +258,19 @@ def plot_lr_finder(
 
     Draws the raw batch losses faintly, the smoothed loss (or, in validation
     mode, the validation loss) boldly, and marks each suggestion, labelled by
-    what it is: "valley", "steepest", and "minimum/10" (the rate at the
-    minimum of the smoothed loss divided by 10); "(unreliable)" is added when
-    the loss never fell (`finder.reliable` is False).
+    what it is: "zero-lag minimum/3" (the default), "valley", "steepest",
+    "minimum/10" (the rate at the minimum of the smoothed loss divided by 10)
+    and "slide"; "(unreliable)" is added when
+    the loss never fell (`finder.reliable` is False).  With `suggestion`, the
+    batch losses smoothed without lag, which "zero-lag minimum/3" reads, are
+    drawn too (thin, dashed; not in validation mode).
 
-    The curve is trimmed by the rule the suggestions use
+    The curve is trimmed by the rule the smoothed-loss suggestions use
     (`keras_lr.finder._suggest.window`): the first `skip_start` steps (default:
     the first tenth of the ladder) and the last `skip_end` are left out when
     enough steps remain.  The plot draws every recorded step, the one at which
     the test stopped too, which the suggestions leave out; with `suggestion`
-    the span of rates the suggestions read is shaded.
+    the span of rates those suggestions read is shaded.
 
     Returns:
         The matplotlib `Axes`.
@@ -293,6 +296,9 @@ def plot_lr_finder(
     if suggestion:
         import warnings
 
+        unlagged = finder._unlagged()
+        if not finder._validation_mode() and len(unlagged[0]):
+            ax.plot(*unlagged, color="C1", ls="--", lw=1, label="loss smoothed without lag")
         read = finder._curve()[0]
         if len(read):
             ax.axvspan(

@@ -30,7 +30,7 @@ import pandas as pd
 import pytest
 
 import keras_lr
-from keras_lr.cli import _commands, _files, _main, _parsing, _report, _specs, main
+from keras_lr.cli import _commands, _files, _main, _parsing, _report, _seeds, _specs, main
 from keras_lr.cli._errors import CLIError
 from keras_lr.cli._specs import SCHEDULES
 from keras_lr.finder._finder import ladder
@@ -414,6 +414,16 @@ def test_schedule_writes_csv_and_plot(capsys, tmp_path):
         ),
         (["demo", "--batch-size", 10**23], f"--batch-size {10**23} exceeds the 1347 training"),
         (["demo", "--snapshots", 10**23], f"--snapshots {10**23} exceeds the 1204 training"),
+        (["demo", "--seeds", 0], "argument --seeds: must be a positive integer, got '0'"),
+        (
+            ["demo", "--seeds", 101],
+            "argument --seeds: must be at most 100 (each seed runs the whole demo again), "
+            "got '101'",
+        ),
+        (
+            ["demo", "--seed", 2**32 - 2, "--seeds", 3],
+            "--seed 4294967294 with --seeds 3 needs seeds up to 4294967296, beyond 4294967295",
+        ),
     ],
 )
 def test_usage_errors(capsys, no_training, argv, expected):
@@ -484,11 +494,12 @@ def test_find_prints_suggestions_and_writes_the_plot_and_csv(capsys, files, tmp_
         *("--out", out_dir),
     )
     assert code == 0, err
-    suggestions = dict(re.findall(r"^  (valley|steepest|minimum/10) +(\S+)", out, re.M))
-    assert set(suggestions) == {"valley", "steepest", "minimum/10"}
-    valley = float(suggestions["valley"])
-    assert 1e-4 <= valley <= 10
-    assert re.search(r"^  valley +\S+  \(default\)$", out, re.M)
+    labels = r"zero-lag minimum/3|valley|steepest|minimum/10|slide"
+    suggestions = dict(re.findall(rf"^  ({labels}) +(\S+)", out, re.M))
+    assert set(suggestions) == {"zero-lag minimum/3", "valley", "steepest", "minimum/10", "slide"}
+    default = float(suggestions["zero-lag minimum/3"])
+    assert 1e-4 <= default <= 10
+    assert re.search(r"^  zero-lag minimum/3 \S+  \(default\)$", out, re.M)
     assert re.search(r"^cyclic bounds: (base_lr=\S+ max_lr=\S+|n/a)", out, re.M)
 
     history = pd.read_csv(out_dir / "lr_finder.csv")
@@ -747,17 +758,21 @@ LABELS = [
 ]
 
 
+def _run_demo(out_dir: Path, *argv) -> tuple[int, str]:
+    """(exit status, stdout) of `keras-lr demo --out out_dir argv...`, which must succeed."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        code = main(["demo", *map(str, argv), "--out", str(out_dir)])
+    assert code == 0, stderr.getvalue()
+    return code, stdout.getvalue()
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     """(exit status, stdout, folder) of one small demo run."""
     out_dir = tmp_path_factory.mktemp("demo") / "report"  # not created: the demo must
-    stdout, stderr = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        code = main(
-            ["demo", "--epochs", str(DEMO_EPOCHS), "--snapshots", "2", "--out", str(out_dir)]
-        )
-    assert code == 0, stderr.getvalue()
-    return code, stdout.getvalue(), out_dir
+    code, stdout = _run_demo(out_dir, "--epochs", DEMO_EPOCHS, "--snapshots", 2)
+    return code, stdout, out_dir
 
 
 def results_table(markdown: str) -> pd.DataFrame:
@@ -833,6 +848,189 @@ def test_demo_html_report_is_self_contained(demo):
     assert page.count("<tr>") == len(LABELS) + 1
     for label in LABELS:
         assert f"<td>{label}</td>" in page
+
+
+@pytest.mark.slow
+def test_demo_on_one_seed_says_it_cannot_separate_the_runs(demo):
+    _, _, out_dir = demo
+    report = (out_dir / "report.md").read_text()
+    assert "A single seed cannot tell a difference between runs" in report
+    assert "one test image is 0.0022 of accuracy" in report  # 1/450
+    assert "larger than the spread when" not in report  # no comparison to make
+    columns = list(pd.read_csv(out_dir / "results.csv").columns)
+    assert columns == ["run", "test_accuracy", "test_loss", "epochs_to_target", "seconds"]
+
+
+# -- demo over several seeds ------------------------------------------------------------
+
+FIRST_SEED, N_SEEDS = 3, 2
+RESULT_KEYS = RUN_KEYS + ["snapshot_ensemble"]
+
+
+@pytest.fixture(scope="module")
+def demo_seeds(tmp_path_factory):
+    """(stdout, folder) of the smallest demo over two seeds, 3 and 4."""
+    out_dir = tmp_path_factory.mktemp("demo_seeds") / "report"
+    argv = ["--seed", FIRST_SEED, "--seeds", N_SEEDS, "--epochs", 1, "--snapshots", 2]
+    _, stdout = _run_demo(out_dir, *argv)
+    return stdout, out_dir
+
+
+@pytest.mark.slow
+def test_demo_over_seeds_writes_a_row_per_seed_and_run_and_the_first_seeds_files(demo_seeds):
+    stdout, out_dir = demo_seeds
+    results = pd.read_csv(out_dir / "results.csv")
+    assert list(results.columns) == [
+        "seed",
+        "run",
+        "test_accuracy",
+        "test_loss",
+        "epochs_to_target",
+        "seconds",
+    ]
+    assert list(results["seed"]) == [3] * 7 + [4] * 7
+    assert list(results["run"]) == RESULT_KEYS * N_SEEDS
+    assert results[["test_accuracy", "test_loss", "seconds"]].gt(0).all().all()
+    # The seeds differ: each has its own split, weights, shuffling and range test.
+    losses = results.pivot(index="run", columns="seed", values="test_loss")
+    assert (losses[3] != losses[4]).all()
+
+    names = {p.name for p in out_dir.iterdir()}
+    expected = set(PNGS) | {f"history_{k}.csv" for k in RUN_KEYS} | {"lr_finder.csv"}
+    expected |= {"results.csv", "results_summary.csv", "report.md", "report.html", "snapshots"}
+    assert names == expected
+    snapshots = sorted(p.name for p in (out_dir / "snapshots").iterdir())
+    assert snapshots == ["manifest.json", "snapshot-000.weights.h5", "snapshot-001.weights.h5"]
+    # The histories are the first seed's.
+    for key in RUN_KEYS:
+        history = pd.read_csv(out_dir / f"history_{key}.csv").dropna(subset=["val_loss"])
+        assert history["val_loss"].iloc[-1] == pytest.approx(losses.loc[key, 3], rel=1e-6)
+
+    starts = re.findall(r"^seed (\d) \((\d)/2\): \[(\d)/8\] ", stdout, re.M)
+    assert starts == [(s, k, str(i)) for s, k in (("3", "1"), ("4", "2")) for i in range(1, 9)]
+    assert not re.search(r"^\[\d/8\]", stdout, re.M)
+
+
+@pytest.mark.slow
+def test_demo_over_seeds_summary_is_the_mean_and_std_of_results(demo_seeds):
+    stdout, out_dir = demo_seeds
+    results = pd.read_csv(out_dir / "results.csv")
+    summary = pd.read_csv(out_dir / "results_summary.csv")
+    assert list(summary["run"]) == RESULT_KEYS
+    by_run = results.groupby("run", sort=False)
+    for name in ("test_accuracy", "test_loss", "seconds"):
+        np.testing.assert_allclose(summary[f"{name}_mean"], by_run[name].mean(), rtol=1e-12)
+        np.testing.assert_allclose(summary[f"{name}_std"], by_run[name].std(ddof=1), rtol=1e-12)
+    reached = by_run["epochs_to_target"]
+    assert list(summary["epochs_to_target_reached"]) == [f"{k}/2" for k in reached.count()]
+    np.testing.assert_array_equal(summary["epochs_to_target_mean"], reached.mean())
+
+    report = (out_dir / "report.md").read_text()
+    table = results_table(report)
+    assert list(table["run"]) == LABELS
+    for (_, row), (_, mean) in zip(table.iterrows(), summary.iterrows()):
+        for column, name, digits in [
+            ("final test accuracy", "test_accuracy", 4),
+            ("final test loss", "test_loss", 4),
+            ("wall time (s)", "seconds", 1),
+        ]:
+            expected = f"{mean[name + '_mean']:.{digits}f} ± {mean[name + '_std']:.{digits}f}"
+            assert row[column] == expected
+        assert row["epochs to 95%"].endswith(f"({mean['epochs_to_target_reached']})")
+    # The printed table is the report's.
+    printed = [line for line in stdout.splitlines() if line.startswith("|")]
+    assert printed == [line for line in report.splitlines() if line.startswith("|")]
+    assert "mean ± std over the 2 seeds 3 .. 4:" in stdout
+
+
+@pytest.mark.slow
+def test_demo_over_seeds_says_which_differences_exceed_the_spread(demo_seeds):
+    stdout, out_dir = demo_seeds
+    results = pd.read_csv(out_dir / "results.csv")
+    label = dict(zip(RESULT_KEYS, LABELS))
+    report = (out_dir / "report.md").read_text()
+    assert "### Which differences are larger than the spread" in report
+    for metric, column, higher in [
+        ("Test accuracy", "test_accuracy", True),
+        ("Test loss", "test_loss", False),
+    ]:
+        scores = {label[key]: list(results[results["run"] == key][column]) for key in RESULT_KEYS}
+        best, differences = _seeds.compare(scores, higher)
+        means = {name: np.mean(values) for name, values in scores.items()}
+        assert means[best] == (max if higher else min)(means.values())
+        sentence = next(line for line in report.splitlines() if line.startswith(metric + ":"))
+        assert sentence.startswith(f"{metric}: best {best} (mean {means[best]:.4f}). ")
+        assert sentence in stdout
+        larger, within = sentence.split(" Larger than the spread: ")[1].split(" Within ")
+        for d in differences:
+            entry = f"{d.name} {-d.mean:+.4f} (margin {d.margin:.4f})"
+            assert entry in (larger if d.larger else within), (entry, sentence)
+    rule = "its mean over the 2 seeds exceeds its margin, t × sd / √2"
+    assert rule in report and rule in stdout
+    page = (out_dir / "report.html").read_text()
+    assert " ± " in page and rule in page
+
+
+# -- the comparison over seeds ------------------------------------------------------------
+
+# Test accuracies of three runs on five seeds: the seed moves every run alike
+# (sd about 0.013), "behind" trails "top" by about 0.01 on every seed, "level"
+# is as often ahead as behind.
+TOP = np.array([0.960, 0.940, 0.975, 0.950, 0.965])
+BEHIND = TOP - np.array([0.010, 0.012, 0.009, 0.011, 0.010])
+LEVEL = TOP - np.array([0.004, -0.006, 0.002, -0.003, 0.004])
+
+
+def test_paired_comparison_calls_a_steady_difference_larger_and_noise_not():
+    best, (behind, level) = _seeds.compare(
+        {"behind": BEHIND, "top": TOP, "level": LEVEL}, higher_is_better=True
+    )
+    assert best == "top"
+    assert (behind.name, level.name) == ("behind", "level")
+    for d, gaps in [(behind, TOP - BEHIND), (level, TOP - LEVEL)]:
+        assert d.mean == pytest.approx(np.mean(gaps))
+        # A paired t-test at 5%: Student's t with 4 degrees of freedom, 2.776.
+        assert d.margin == pytest.approx(2.776 * np.std(gaps, ddof=1) / np.sqrt(5))
+    assert behind.larger and not level.larger
+    # Unpaired, the 0.0104 would drown in the seeds' spread of about 0.013.
+    assert behind.mean < _seeds.mean_std(TOP)[1]
+    # A loss: the lowest mean is the best, and the same runs are told apart.
+    best, (behind, level) = _seeds.compare(
+        {"behind": 1 - BEHIND, "top": 1 - TOP, "level": 1 - LEVEL}, higher_is_better=False
+    )
+    assert best == "top" and behind.larger and not level.larger
+    assert behind.mean == pytest.approx(-np.mean(TOP - BEHIND))
+
+
+def test_paired_comparison_in_words():
+    scores = {"behind": BEHIND, "top": TOP, "level": LEVEL, "diverged": [np.nan, *TOP[1:]]}
+    assert _seeds.verdict("Test accuracy", scores, higher_is_better=True) == (
+        "Test accuracy: best top (mean 0.9580). Larger than the spread: behind -0.0104 "
+        "(margin 0.0014). Within the spread: level -0.0002 (margin 0.0056). "
+        "Not compared (a seed gave a non-finite value): diverged."
+    )
+    assert _seeds.rule(5).endswith(
+        "exceeds its margin, t × sd / √5 with sd the standard deviation of the 5 differences "
+        "and t = 2.776 (Student's t, 97.5%, 4 degrees of freedom): a paired t-test at the 5% "
+        "level, each run against the best on its own; within the spread otherwise."
+    )
+
+
+def test_t_critical_is_students_97_5_percent_point():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    for df in (1, 2, 4, 9, 29, 30, 31, 50, 99):
+        assert _seeds.t_critical(df) == pytest.approx(scipy_stats.t.ppf(0.975, df), abs=6e-4)
+
+
+def test_paired_comparison_refuses_what_it_cannot_compare():
+    with pytest.raises(ValueError, match="at least two seeds per run. Received: 1"):
+        _seeds.compare({"a": [0.9], "b": [0.8]}, True)
+    with pytest.raises(
+        ValueError, match="the same number of seeds for every run. Received: a=2, b=3"
+    ):
+        _seeds.compare({"a": [0.9, 0.8], "b": [0.8, 0.7, 0.6]}, True)
+    assert _seeds.mean_std([0.5]) == (0.5, pytest.approx(np.nan, nan_ok=True))
+    assert _seeds.reached_mean([None, 4, 7]) == (5.5, 2)
 
 
 def test_report_markdown_and_html_render_the_same_blocks(tmp_path):

@@ -18,7 +18,7 @@ from conftest import BACKEND, MULTI_STEP_EXECUTION, RateProbe
 from keras import ops
 
 import keras_lr
-from keras_lr.finder import _suggest
+from keras_lr.finder import _reliability, _suggest
 from keras_lr.finder._finder import ladder
 
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -449,15 +449,89 @@ def test_every_method_and_default_on_a_real_run():
     # A fresh model's loss falls: the test is reliable and says nothing.
     assert finder.reliable and finder.unreliable_reason is None
     assert not [w for w in caught if "LRFinder" in str(w.message)]
-    assert set(found) == {"valley", "steepest", "minimum", "slide"}
+    assert set(found) == {"zero_lag", "valley", "steepest", "minimum", "slide"}
     for method, rate in found.items():
         assert finder.suggestion(method) == rate
         assert 1e-7 <= rate <= 10.0
-    assert finder.suggestion() == found["valley"]
+    assert finder.suggestion() == found["zero_lag"]
     with pytest.raises(ValueError, match="`method`"):
         finder.suggestion("best")
     base, high = finder.cyclic_bounds()
     assert 0 < base < high
+
+
+def _forward_backward_average(values, beta):
+    """The bias-corrected moving average run forward, then backward, written out here."""
+
+    def one_way(series):
+        out, avg = [], 0.0
+        for k, value in enumerate(series, start=1):
+            avg = beta * avg + (1 - beta) * value
+            out.append(avg / (1 - beta**k))
+        return np.array(out)
+
+    return one_way(one_way(np.asarray(values, np.float64))[::-1])[::-1]
+
+
+@pytest.mark.parametrize("validation", [False, True])
+def test_default_is_a_third_of_the_lowest_point_of_the_recorded_loss_without_lag(validation):
+    model = stateful_model()
+    x, y = regression_data()
+    kwargs = {"validation_data": (x[:64], y[:64]), "validation_every": 2} if validation else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        finder = keras_lr.find_lr(
+            model, x, y, batch_size=16, num_steps=60, max_lr=100.0, verbose=0, **kwargs
+        )
+    if not validation:  # a real reading, not the ladder's end
+        assert finder.min_lr < finder.suggestion() < finder.max_lr
+    history = finder.history
+    end = len(history) if finder.diverged_at is None else finder.diverged_at
+    read = history.iloc[:end]
+    if validation:
+        read = read.dropna(subset=["val_loss"])
+        losses = read["val_loss"].to_numpy()
+    else:
+        losses = read["loss"].to_numpy()
+    # Capped at the highest loss of the first tenth, then smoothed both ways.
+    capped = np.minimum(losses, losses[: max(3, len(losses) // 10)].max())
+    lowest = int(np.argmin(_forward_backward_average(capped, 0.7)))
+    expected = np.clip(read["lr"].to_numpy()[lowest] / 3, finder.min_lr, finder.max_lr)
+    assert finder.suggestion() == pytest.approx(expected, rel=1e-12)
+    assert finder.default_method == "zero_lag"
+
+
+def test_zero_lag_has_no_lag_where_the_moving_average_has():
+    lrs = np.logspace(-6, 1, 100)
+    rng = np.random.default_rng(0)
+    # Lowest at point 70, then a steep rise: the one-way average's lowest point trails it.
+    bowl = 1.0 + 0.002 * (np.arange(100) - 70.0) ** 2 + 0.02 * rng.normal(size=100)
+    lagged = int(np.argmin(_suggest.smooth(bowl, 0.98)))
+    found = int(np.flatnonzero(np.isclose(lrs, 3 * _suggest.zero_lag(lrs, bowl)))[0])
+    assert abs(found - 70) <= 2 < lagged - 70
+
+
+def test_zero_lag_is_not_pulled_to_the_start_by_the_blow_up():
+    lrs = np.logspace(-6, 1, 60)
+    bowl = 1.0 + 0.002 * (np.arange(60) - 45.0) ** 2
+    bowl[50:] = np.geomspace(10.0, 1e4, 10)  # the divergence before the stop
+    found = int(np.flatnonzero(np.isclose(lrs, 3 * _suggest.zero_lag(lrs, bowl)))[0])
+    assert abs(found - 45) <= 5
+    # Uncapped, the backward pass carries the blow-up back over the lowest point.
+    assert int(np.argmin(_suggest.zero_phase(bowl, _suggest.ZERO_LAG_BETA))) < 35
+
+
+def test_zero_lag_leaves_out_non_finite_points_and_checks_its_arguments():
+    lrs = np.logspace(-3, 1, 41)
+    bowl = (np.log10(lrs) + 1.0) ** 2
+    spoilt = bowl.copy()
+    spoilt[[3, 35]] = [np.nan, np.inf]
+    assert _suggest.zero_lag(lrs, spoilt) == pytest.approx(0.1 / 3, rel=1e-6)
+    assert np.isnan(_suggest.zero_lag(lrs[:2], bowl[:2]))
+    with pytest.raises(ValueError, match=r"`beta`.*beta=1\.0"):
+        _suggest.zero_lag(lrs, bowl, beta=1.0)
+    with pytest.raises(ValueError, match=r"`divisor`.*divisor=0"):
+        _suggest.zero_lag(lrs, bowl, divisor=0)
 
 
 @pytest.mark.slow
@@ -476,7 +550,7 @@ def test_default_suggestion_is_safe_on_least_squares_over_seeds():
             model, x, y, batch_size=32, min_lr=1e-5, max_lr=10.0, num_steps=100, verbose=0
         )
         assert finder.diverged_at is not None
-        assert critical / 100 < finder.suggestion() < critical / 2, seed
+        assert critical / 10 < finder.suggestion() < critical / 3, seed
         assert critical / 100 < finder.suggestion("minimum") < critical, seed
         base, high = finder.cyclic_bounds()
         assert critical / 10 < high < critical, seed
@@ -511,7 +585,7 @@ def test_plot_marks_suggestions_and_returns_axes(tmp_path):
     np.testing.assert_allclose(smoothed.get_ydata(), window["smoothed_loss"])
     marked = {line.get_label().split(":")[0] for line in ax.get_lines() if ":" in line.get_label()}
     # "minimum" is labelled as the rate it gives: a tenth of the minimum's.
-    assert marked == {"valley", "steepest", "minimum/10", "slide"}
+    assert marked == {"zero-lag minimum/3", "valley", "steepest", "minimum/10", "slide"}
     minimum = [line for line in ax.get_lines() if line.get_label().startswith("minimum/10")][0]
     assert minimum.get_xdata()[0] == pytest.approx(finder.suggestion("minimum"))
     assert not any("unreliable" in line.get_label() for line in ax.get_lines())
@@ -579,9 +653,13 @@ def test_plot_and_suggestions_trim_the_curve_by_one_rule(diverged):
     # The suggestions: the smoothed loss before the stop, trimmed by the rule.
     read = _suggest.window(end, _suggest.skip_start_default(diverged.num_steps), _suggest.SKIP_END)
     lrs, curve = history["lr"].to_numpy()[read], history["smoothed_loss"].to_numpy()[read]
+    recorded = history["lr"].to_numpy()[:end], history["loss"].to_numpy()[:end]
     for method in _suggest.METHODS:
-        expected = np.clip(getattr(_suggest, method)(lrs, curve), diverged.min_lr, diverged.max_lr)
+        # The default reads every recorded batch loss before the stop, untrimmed.
+        read_by = recorded if method in _suggest.RAW_METHODS else (lrs, curve)
+        expected = np.clip(getattr(_suggest, method)(*read_by), diverged.min_lr, diverged.max_lr)
         assert diverged.suggestion(method) == expected
+    assert _suggest.RAW_METHODS == ("zero_lag",)
     # The plot: the same rule and defaults over every recorded step (the
     # stopping one too), and the span the suggestions read shaded.
     ax = diverged.plot()
@@ -638,7 +716,7 @@ def test_progress_bar_and_summary_line(capsys):
     out = capsys.readouterr().out
     summary = [line for line in out.splitlines() if line.startswith("LRFinder:")]
     assert len(summary) == 1
-    assert f"suggested learning rate {finder.suggestion():.3g} (valley)" in summary[0]
+    assert f"suggested learning rate {finder.suggestion():.3g} (zero_lag)" in summary[0]
     assert "60/60" in out or "step" in out
     keras_lr.find_lr(model, x, y, batch_size=16, num_steps=20, verbose=0)
     assert capsys.readouterr().out == ""
@@ -1070,19 +1148,19 @@ def test_falls_reads_a_descent_through_noise():
     rng = np.random.default_rng(0)
     halving = np.r_[np.ones(50), np.linspace(1.0, 0.5, 50)]
     curves = [1.0 + 0.1 * rng.standard_normal(100) for _ in range(200)]
-    assert np.mean([_suggest.falls(c, 10) for c in curves]) < 0.1
-    assert np.mean([_suggest.falls(c * halving, 10) for c in curves]) > 0.95
+    assert np.mean([_reliability.falls(c, 10) for c in curves]) < 0.1
+    assert np.mean([_reliability.falls(c * halving, 10) for c in curves]) > 0.95
     # A tenth is the least drop that counts, however quiet the curve.
-    assert not _suggest.falls(np.r_[np.ones(10), np.full(10, 0.91)], 10)
-    assert _suggest.falls(np.r_[np.ones(10), np.full(10, 0.89)], 10)
+    assert not _reliability.falls(np.r_[np.ones(10), np.full(10, 0.91)], 10)
+    assert _reliability.falls(np.r_[np.ones(10), np.full(10, 0.89)], 10)
     # Losses that go negative are compared as they are.
-    assert _suggest.falls(-np.linspace(0.0, 1.0, 30), 3)
-    assert not _suggest.falls(np.zeros(30), 3)
+    assert _reliability.falls(-np.linspace(0.0, 1.0, 30), 3)
+    assert not _reliability.falls(np.zeros(30), 3)
     # Too short to tell, or a start that is not finite.
-    assert not _suggest.falls(np.ones(3), 3)
-    assert not _suggest.falls(np.r_[np.nan, np.ones(20), np.full(10, 0.1)], 3)
+    assert not _reliability.falls(np.ones(3), 3)
+    assert not _reliability.falls(np.r_[np.nan, np.ones(20), np.full(10, 0.1)], 3)
     # A non-finite loss spoils only the runs that hold it.
-    assert _suggest.falls(np.r_[np.ones(10), np.inf, np.full(10, 0.5)], 3)
+    assert _reliability.falls(np.r_[np.ones(10), np.inf, np.full(10, 0.5)], 3)
 
 
 def test_already_trained_model_is_marked_unreliable(capsys):
@@ -1099,7 +1177,7 @@ def test_already_trained_model_is_marked_unreliable(capsys):
     ]
     assert len(summary) == 1 and "no reliable suggestion" in summary[0]
     assert "suggested learning rate" not in summary[0]
-    with pytest.warns(UserWarning, match="valley suggestion .* is unreliable"):
+    with pytest.warns(UserWarning, match="zero-lag minimum/3 suggestion .* is unreliable"):
         rate = finder.suggestion()
     assert 1e-6 <= rate <= 10.0
     with pytest.warns(UserWarning, match="unreliable"):

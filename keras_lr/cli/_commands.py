@@ -90,10 +90,11 @@ def print_suggestions(finder) -> None:
     else:
         print(f"no reliable suggestion: {finder.unreliable_reason}")
         print("what the rules would give (do not train with these):")
+    width = max(len(_suggest.LABELS.get(method, method)) for method in suggestions)
     for method, rate in suggestions.items():
         text = f"{rate:.3g}" if math.isfinite(rate) else "n/a (curve too short)"
         mark = "  (default)" if method == finder.default_method and reliable else ""
-        print(f"  {_suggest.LABELS.get(method, method):<10} {text}{mark}")
+        print(f"  {_suggest.LABELS.get(method, method):<{width}} {text}{mark}")
     print(f"cyclic bounds: {bounds}")
 
 
@@ -144,6 +145,7 @@ def cmd_demo(args) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         n_snapshots=args.snapshots,
+        n_seeds=args.seeds,
     )
     print(f"report: {report}")
     return 0

@@ -26,8 +26,13 @@ MAX_STEPS = 10**7
 # 10**4 epochs is already hours; even at batch size 1 that is 1.3 * 10**7 steps
 # a run, inside the int32 step counter.
 DEMO_MAX_EPOCHS = 10**4
-# `demo --seed` seeds NumPy and scikit-learn, which take 0 .. 2**32 - 1.
+# `demo --seed` seeds NumPy and scikit-learn, which take 0 .. 2**32 - 1; so
+# must the last of `--seeds` (checked with the data, `_demo.run`).
 MAX_SEED = 2**32 - 1
+# `demo --seeds`: every seed runs the whole demo again (about 30 s at the
+# defaults), so 100 seeds are most of an hour; the spread of a mean is known
+# well long before that.
+DEMO_MAX_SEEDS = 100
 # `find --min-lr/--max-lr`: the optimizer keeps its rate in a float32
 # variable, which turns 1e300 into inf and 1e-300 into 0.  Held as Python
 # floats: comparing with NumPy's float32 values would cast to float32.
@@ -134,6 +139,14 @@ def _add_demo(sub, common) -> None:
         type=_int_at_least(0, MAX_SEED, "NumPy and scikit-learn seeds are 32-bit"),
         default=0,
         help="seed of the split, weights, shuffling",
+    )
+    demo.add_argument(
+        "--seeds",
+        type=_int_at_least(1, DEMO_MAX_SEEDS, "each seed runs the whole demo again"),
+        default=1,
+        help="run everything on seeds SEED .. SEED+N-1 and report mean ± std, and which "
+        "differences are larger than the spread",
+        metavar="N",
     )
     demo.add_argument(
         "--snapshots", type=_positive_int, default=4, help="snapshots in the ensemble"

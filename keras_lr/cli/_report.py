@@ -19,7 +19,8 @@ from pathlib import Path
 import keras
 
 import keras_lr
-from keras_lr.cli._runs import FINDER, TARGET, Run
+from keras_lr.cli import _seeds
+from keras_lr.cli._runs import FINDER, TARGET, Run, SeedRuns
 
 NOT_REACHED = "not reached"
 
@@ -145,57 +146,163 @@ def results_table(runs: list[Run]) -> Table:
     return Table(HEADER, rows)
 
 
-def demo_report(info: dict, finder, runs: list[Run], ensemble: Run, images: dict) -> Document:
-    """The demo's report: setup, range test, results, curves, rates, files."""
+def _spread(values, digits: int) -> str:
+    mean, std = _seeds.mean_std(values)
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def summary_table(seeds: list[SeedRuns]) -> Table:
+    """`results_table` over several seeds: mean ± std; epochs to TARGET as mean (k/N).
+
+    The settings are the first seed's (each seed's range test sets its own rates).
+    """
+    rows = []
+    for run, same, reached, k in _seeds.across_seeds(seeds):
+        rows.append(
+            (
+                run.label,
+                run.settings,
+                _spread([r.accuracy for r in same], 4),
+                _spread([r.loss for r in same], 4),
+                f"{reached:.1f} ({k}/{len(seeds)})" if k else f"{NOT_REACHED} (0/{len(seeds)})",
+                _spread([r.seconds for r in same], 1),
+            )
+        )
+    return Table(HEADER, rows)
+
+
+def spread_sentences(seeds: list[SeedRuns]) -> list[str]:
+    """Which runs' test accuracy and loss differ from the best's by more than the spread, and the rule."""
+    labels = [run.label for run in seeds[0].results]
+
+    def scores(name: str) -> dict[str, list[float]]:
+        return {
+            label: [getattr(s.results[i], name) for s in seeds] for i, label in enumerate(labels)
+        }
+
+    return [
+        _seeds.verdict("Test accuracy", scores("accuracy"), higher_is_better=True),
+        _seeds.verdict("Test loss", scores("loss"), higher_is_better=False),
+        _seeds.rule(len(seeds)),
+    ]
+
+
+def _setup(info: dict, seeds: list[SeedRuns]) -> Paragraph:
+    if len(seeds) == 1:
+        split = f"stratified split, seed {info['seed']}"
+        same = ", all from the same initial weights with the same shuffling"
+    else:
+        split = "a stratified split per seed"
+        same = (
+            f"; the whole demo runs once for each of the {len(seeds)} seeds {seeds[0].seed} .. "
+            f"{seeds[-1].seed}, each with its own split, initial weights, shuffling and range "
+            "test; within a seed all runs start from the same weights with the same shuffling"
+        )
+    return Paragraph(
+        f"Backend {info['backend']} (Keras {keras.__version__}, keras_lr "
+        f"{keras_lr.__version__}). scikit-learn's digits: {info['n_train']} training and "
+        f"{info['n_test']} test images ({split}). A 64-64-10 "
+        f"network, SGD with momentum 0.9, batch size {info['batch_size']}, "
+        f"{info['epochs']} epochs of {info['spe']} steps for every run{same}. The test set "
+        "is evaluated after every epoch for this report only; nothing is tuned on it."
+    )
+
+
+def _range_test(seeds: list[SeedRuns]) -> Paragraph:
+    first = seeds[0]
     suggestions = ", ".join(
         f"{method} {rate:.3g}"
-        for method, rate in finder.suggestions().items()
+        for method, rate in first.finder.suggestions().items()
         if math.isfinite(rate)
     )
+    text = (
+        f"`find_lr` from {FINDER['min_lr']:g} to {FINDER['max_lr']:g} over "
+        f"{FINDER['num_steps']} steps (the model is restored afterwards): suggestions "
+        f"{suggestions or 'none'}. The constant run uses the default suggestion "
+        f"({first.rate:.3g}); `cyclic_bounds()` gives {first.base:.3g} .. "
+        f"{first.peak:.3g}, and the upper bound is the top rate of every schedule."
+    )
+    if len(seeds) > 1:
+        rates, peaks = [s.rate for s in seeds], [s.peak for s in seeds]
+        text = (
+            f"{text} Over the {len(seeds)} seeds the suggestion ran from "
+            f"{min(rates):.3g} to {max(rates):.3g} and the upper bound from {min(peaks):.3g} "
+            f"to {max(peaks):.3g}; the settings in the table are seed {first.seed}'s."
+        )
+    return Paragraph(text)
+
+
+def _results(info: dict, seeds: list[SeedRuns]) -> list:
+    n = len(seeds)
+    meaning = (
+        f"Final test accuracy and loss after the last epoch; epochs to {TARGET:.0%}: the "
+        f"first epoch after which the test accuracy is at least {TARGET} ("
+        f'"{NOT_REACHED}" if never; for the ensemble, the epoch of the first snapshot '
+        "whose ensemble with the earlier ones reaches it). Wall time: `fit` with the "
+        "per-epoch test evaluation; for the ensemble, the snapshot run plus building and "
+        "evaluating the ensemble."
+    )
+    if n == 1:
+        return [
+            results_table(seeds[0].results),
+            Paragraph(meaning),
+            Paragraph(
+                "A single seed cannot tell a difference between runs from the spread between "
+                f"seeds (one test image is {1 / info['n_test']:.4f} of accuracy): `--seeds 5` "
+                "reports mean ± standard deviation and which differences are larger than it."
+            ),
+        ]
+    return [
+        summary_table(seeds),
+        Paragraph(
+            f"Mean ± standard deviation (sample, ddof=1) over the {n} seeds; for epochs to "
+            f"{TARGET:.0%}, the mean over the seeds that reached it and how many of the {n} "
+            f"did. {meaning}"
+        ),
+        Heading("Which differences are larger than the spread", 3),
+        *(Paragraph(text) for text in spread_sentences(seeds)),
+    ]
+
+
+def demo_report(info: dict, seeds: list[SeedRuns], images: dict) -> Document:
+    """The demo's report: setup, range test, results, curves, rates, files.
+
+    With several seeds the results are over all of them, the rest is the first seed's.
+    """
+    runs = seeds[0].runs
+    of_seed = "" if len(seeds) == 1 else f" (seed {seeds[0].seed})"
+    files = (
+        "`history_<run>.csv`: each run's `callback.history` (rate per step, epoch logs on "
+        "each epoch's last step; `val_` columns are the test set). `results.csv`: the "
+        "table above. `snapshots/`: the snapshot weights and `manifest.json`. "
+        "`lr_finder.csv`: the range test."
+    )
+    if len(seeds) > 1:
+        files = (
+            f"Seed {seeds[0].seed}'s: `history_<run>.csv`, each run's `callback.history` (rate "
+            "per step, epoch logs on each epoch's last step; `val_` columns are the test set); "
+            "`snapshots/`, the snapshot weights and `manifest.json`; `lr_finder.csv`, the range "
+            "test; and the plots. `results.csv`: every seed's results, a row per seed and run. "
+            "`results_summary.csv`: the table above, mean and standard deviation in columns "
+            "of their own."
+        )
     blocks = [
-        Paragraph(
-            f"Backend {info['backend']} (Keras {keras.__version__}, keras_lr "
-            f"{keras_lr.__version__}). scikit-learn's digits: {info['n_train']} training and "
-            f"{info['n_test']} test images (stratified split, seed {info['seed']}). A 64-64-10 "
-            f"network, SGD with momentum 0.9, batch size {info['batch_size']}, "
-            f"{info['epochs']} epochs of {info['spe']} steps for every run, all from the same "
-            "initial weights with the same shuffling. The test set is evaluated after every "
-            "epoch for this report only; nothing is tuned on it."
-        ),
-        Heading("Range test"),
-        Paragraph(
-            f"`find_lr` from {FINDER['min_lr']:g} to {FINDER['max_lr']:g} over "
-            f"{FINDER['num_steps']} steps (the model is restored afterwards): suggestions "
-            f"{suggestions or 'none'}. The constant run uses the default suggestion "
-            f"({info['rate']:.3g}); `cyclic_bounds()` gives {info['base']:.3g} .. "
-            f"{info['peak']:.3g}, and the upper bound is the top rate of every schedule."
-        ),
+        _setup(info, seeds),
+        Heading("Range test" + of_seed),
+        _range_test(seeds),
         Image(images["finder"], "range test"),
         Heading("Results"),
-        results_table(runs + [ensemble]),
-        Paragraph(
-            f"Final test accuracy and loss after the last epoch; epochs to {TARGET:.0%}: the "
-            f"first epoch after which the test accuracy is at least {TARGET} ("
-            f'"{NOT_REACHED}" if never; for the ensemble, the epoch of the first snapshot '
-            "whose ensemble with the earlier ones reaches it). Wall time: `fit` with the "
-            "per-epoch test evaluation; for the ensemble, the snapshot run plus building and "
-            "evaluating the ensemble."
-        ),
-        Heading("Training curves"),
+        *_results(info, seeds),
+        Heading("Training curves" + of_seed),
         Image(images["training"], "loss and test accuracy per epoch"),
-        Heading("Learning rates"),
+        Heading("Learning rates" + of_seed),
         Image(images["schedules"], "learning rate of every run"),
         Paragraph(
             "Each run's rates per step, with its training loss per epoch (`keras_lr.plot_history`):"
         ),
         *[Image(images[run.key], run.label) for run in runs],
         Heading("Files"),
-        Paragraph(
-            "`history_<run>.csv`: each run's `callback.history` (rate per step, epoch logs on "
-            "each epoch's last step; `val_` columns are the test set). `results.csv`: the "
-            "table above. `snapshots/`: the snapshot weights and `manifest.json`. "
-            "`lr_finder.csv`: the range test."
-        ),
+        Paragraph(files),
     ]
     return Document("keras_lr demo: learning-rate schedules on the 8x8 digits", blocks)
 

@@ -40,6 +40,24 @@ class Run:
     reached: int | None = None
 
 
+@dataclasses.dataclass
+class SeedRuns:
+    """One seed's demo: its range test and the rates taken from it, the runs, the ensemble."""
+
+    seed: int
+    finder: Any
+    rate: float  # the suggestion: the constant run's rate
+    base: float  # cyclic_bounds(): CyclicLR's lower bound
+    peak: float  # and the top rate of every schedule
+    runs: list[Run]  # the six schedule runs
+    ensemble: Run
+
+    @property
+    def results(self) -> list[Run]:
+        """The six runs, then the ensemble: the rows of the results table."""
+        return [*self.runs, self.ensemble]
+
+
 def network() -> keras.Model:
     """The 64-64-10 network every run trains (uncompiled)."""
     return keras.Sequential(

@@ -96,7 +96,7 @@ class AppliedRate:
             model: the compiled model whose optimizer is set (default: the model
                 the test ran on).
             method: the suggestion method, as in `suggestion` (default:
-                `default_method`, "valley").
+                `default_method`, "zero_lag").
 
         Returns:
             The rate set, `suggestion(method)`.
@@ -158,10 +158,11 @@ class LRFinder(RangeTestCallback, RangeTestResult, AppliedRate):
     and what to change: the test warns at its end, the summary line says
     there is no reliable suggestion, and `suggestion()` still answers but warns.
 
-    **The curve the suggestions read** is the smoothed loss before the stop
-    (with `validation_data`, the validation loss), less the first tenth of
-    the ladder and the last 5 steps when enough remain; `plot()` trims by the
-    same rule and shades the span the suggestions read.
+    **The suggestion** (`suggestion()`, "zero_lag") is a third of the rate
+    at which the batch loss smoothed without lag is lowest (README,
+    Performance, benchmark 6).  The other methods read the smoothed loss
+    before the stop (or the validation loss) less the first tenth of the
+    ladder and the last 5 steps; `plot()` shades the span they read.
 
     Args:
         min_lr: first rate of the ladder, > 0.

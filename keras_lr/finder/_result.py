@@ -18,7 +18,8 @@ and the test's set-up: `rates`, `min_lr`, `max_lr`, `num_steps`, `validation_dat
 The suggestions read the smoothed loss before the stop (or, in validation
 mode, every validation loss before it), trimmed by the one rule
 `_suggest.window` with its defaults (the first tenth of the ladder and the
-last 5 points left out).  The plots trim the recorded curve by the same rule
+last 5 points left out); the default, "zero_lag", reads every recorded loss
+before the stop and smooths it without lag itself (`_recorded_curve`).  The plots trim the recorded curve by the same rule
 and defaults; since they also draw the step at which the test stopped, and
 may be asked for other trims, they shade the span the suggestions read.
 """
@@ -32,7 +33,7 @@ import numpy as np
 
 from keras_lr import _io
 from keras_lr import _validation as v
-from keras_lr.finder import _suggest
+from keras_lr.finder import _reliability, _suggest
 
 
 def too_short(method: str, curve: np.ndarray) -> str:
@@ -108,6 +109,23 @@ class RecordedCurve:
         part = self._window(end, skip_start, skip_end)
         return self._applied[part], np.asarray(self._smoothed[part], dtype=np.float64)
 
+    def _recorded_curve(self):
+        """(rates, losses) the raw-loss methods read: every recorded loss before
+        the stop (in validation mode, the validation losses, as `_curve`)."""
+        if self._validation_mode():
+            return self._curve()
+        end = self._usable()
+        return self._applied[:end], np.asarray(self._losses[:end], dtype=np.float64)
+
+    def _unlagged(self):
+        """(rates, losses) of `_recorded_curve` at its finite points, smoothed
+        without lag as "zero_lag" reads them; empty for fewer than 3 points."""
+        lrs, losses = self._recorded_curve()
+        keep = np.isfinite(losses)
+        if keep.sum() < 3:
+            return lrs[:0], losses[:0]
+        return lrs[keep], _suggest.unlagged(losses[keep])
+
     def _loss_change(self, skip_start: int | None = None, skip_end: int | None = None):
         """(rates, slope against log10(rate)) of the curve the suggestions read."""
         return _suggest.log_slope(*self._curve(skip_start, skip_end))
@@ -116,7 +134,7 @@ class RecordedCurve:
 class RangeTestResult(RecordedCurve):
     """Reliability, suggestions, cyclic bounds, plots and CSV of a recorded range test."""
 
-    default_method = "valley"
+    default_method = "zero_lag"
     # The drop below the starting level that counts as the loss falling.
     min_drop = 0.1
 
@@ -128,14 +146,14 @@ class RangeTestResult(RecordedCurve):
         ladder, or the loss (and, with `validation_data`, the validation loss)
         never fell clearly (a tenth, beyond its noise) below its starting
         level before the stop.  The exact rule is in
-        `keras_lr.finder._suggest.unreliable_reason`.
+        `keras_lr.finder._reliability.unreliable_reason`.
 
         Raises:
             ValueError: before the test has results.
         """
         end = self._usable()
         val = [self._val[k] for k in sorted(self._val) if k < end]
-        return _suggest.unreliable_reason(
+        return _reliability.unreliable_reason(
             self._losses,
             self._applied,
             self.num_steps,
@@ -163,7 +181,8 @@ class RangeTestResult(RecordedCurve):
 
     def _suggestion(self, method: str) -> float:
         """The method's rate, clipped to [min_lr, max_lr]; NaN on too short a curve."""
-        value = getattr(_suggest, method)(*self._curve())
+        read = self._recorded_curve if method in _suggest.RAW_METHODS else self._curve
+        value = getattr(_suggest, method)(*read())
         if not math.isfinite(value):
             return value
         return float(np.clip(value, self.min_lr, self.max_lr))
@@ -180,11 +199,14 @@ class RangeTestResult(RecordedCurve):
     def suggestion(self, method: str | None = None) -> float:
         """The suggested rate, within [min_lr, max_lr].
 
-        `method` is "valley" (default: fastai's, inside the longest descent of
-        the smoothed loss), "steepest" (the most negative slope against
-        log10(rate)), "minimum" ("minimum/10": the rate at the minimum of the
-        smoothed loss divided by 10) or "slide" (fastai's: where the slope of
-        the smoothed loss settles, sliding in from the end; `_suggest.slide`).
+        `method` is "zero_lag" (default: a third of the rate at the lowest
+        point of the batch loss smoothed without lag, `_suggest.zero_lag`;
+        the lowest regret against a grid search in benchmark 6), "valley"
+        (fastai's default, and keras_lr's before), "steepest" (the most negative slope
+        against log10(rate)), "minimum" ("minimum/10": the rate at the minimum
+        of the smoothed loss divided by 10) or "slide" (fastai's: where the
+        slope of the smoothed loss settles, sliding in from the end;
+        `_suggest.slide`).
         A rate outside the ladder is clipped to it: "minimum/10" of a curve
         lowest in its first decade would fall below `min_lr`.  When the test is
         unreliable (`reliable` is False) the rate is still returned, with a
