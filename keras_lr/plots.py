@@ -260,10 +260,10 @@ def plot_lr_finder(
     mode, the validation loss) boldly, and marks each suggestion, labelled by
     what it is: "zero-lag minimum/3" (the default), "valley", "steepest",
     "minimum/10" (the rate at the minimum of the smoothed loss divided by 10)
-    and "slide"; "(unreliable)" is added when
-    the loss never fell (`finder.reliable` is False).  With `suggestion`, the
-    batch losses smoothed without lag, which "zero-lag minimum/3" reads, are
-    drawn too (thin, dashed; not in validation mode).
+    and "slide"; "(unreliable)" is added when the loss never fell
+    (`finder.reliable` is False).  With `suggestion`, the batch losses
+    smoothed without lag, which "zero-lag minimum/3" reads, are drawn too
+    (thin, dashed; not in validation mode).
 
     The curve is trimmed by the rule the smoothed-loss suggestions use
     (`keras_lr.finder._suggest.window`): the first `skip_start` steps (default:

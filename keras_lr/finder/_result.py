@@ -19,9 +19,10 @@ The suggestions read the smoothed loss before the stop (or, in validation
 mode, every validation loss before it), trimmed by the one rule
 `_suggest.window` with its defaults (the first tenth of the ladder and the
 last 5 points left out); the default, "zero_lag", reads every recorded loss
-before the stop and smooths it without lag itself (`_recorded_curve`).  The plots trim the recorded curve by the same rule
-and defaults; since they also draw the step at which the test stopped, and
-may be asked for other trims, they shade the span the suggestions read.
+before the stop and smooths it without lag itself (`_recorded_curve`).  The
+plots trim the recorded curve by the same rule and defaults; since they also
+draw the step at which the test stopped, and may be asked for other trims,
+they shade the span the suggestions read.
 """
 
 from __future__ import annotations
@@ -202,11 +203,11 @@ class RangeTestResult(RecordedCurve):
         `method` is "zero_lag" (default: a third of the rate at the lowest
         point of the batch loss smoothed without lag, `_suggest.zero_lag`;
         the lowest regret against a grid search in benchmark 6), "valley"
-        (fastai's default, and keras_lr's before), "steepest" (the most negative slope
-        against log10(rate)), "minimum" ("minimum/10": the rate at the minimum
-        of the smoothed loss divided by 10) or "slide" (fastai's: where the
-        slope of the smoothed loss settles, sliding in from the end;
-        `_suggest.slide`).
+        (fastai's default, and keras_lr's before), "steepest" (the most
+        negative slope against log10(rate)), "minimum" ("minimum/10": the
+        rate at the minimum of the smoothed loss divided by 10) or "slide"
+        (fastai's: where the slope of the smoothed loss settles, sliding in
+        from the end; `_suggest.slide`).
         A rate outside the ladder is clipped to it: "minimum/10" of a curve
         lowest in its first decade would fall below `min_lr`.  When the test is
         unreliable (`reliable` is False) the rate is still returned, with a
