@@ -57,6 +57,12 @@ def interleaved(
     return out
 
 
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table: the header row, the rule, one line per row."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
 # -- models, data and the anchors shared by the benchmarks ----------------------
 
 

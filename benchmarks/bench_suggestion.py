@@ -30,6 +30,7 @@ import time
 import warnings
 
 import numpy as np
+from _common import markdown_table
 from _suggestion_anchors import ANCHORS
 from _suggestion_tasks import TASKS
 
@@ -63,7 +64,6 @@ class Session:
         self.initial = self.model.get_weights()
         self.untrained = self._val_loss()
         self.losses: dict[float, float] = {}
-        self.seconds: list[float] = []
 
     def _val_loss(self) -> float:
         loss = self.model.evaluate(self.x_val, self.y_val, batch_size=len(self.x_val), verbose=0)
@@ -83,11 +83,9 @@ class Session:
         if rate not in self.losses:
             self.reset(rate)
             keras.utils.set_random_seed(1000 + self.seed)
-            start = time.perf_counter()
             self.model.fit(
                 self.x, self.y, batch_size=self.task.batch_size, epochs=self.epochs, verbose=0
             )
-            self.seconds.append(time.perf_counter() - start)
             self.losses[rate] = self._val_loss()
         return self.losses[rate]
 
@@ -223,11 +221,6 @@ def _regret_cell(rule: dict) -> str:
     return cell
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
-
-
 def summary(rows: list[dict]) -> dict[str, dict[str, float]]:
     """Per rule read on every task: the mean regret over tasks and the worst
     task's, over all tasks and over those whose every default test was reliable."""
@@ -300,7 +293,7 @@ def tables(rows: list[dict]) -> str:
     ]
     return "\n\n".join(
         [
-            _table(
+            markdown_table(
                 [
                     "task",
                     "model, optimizer, loss",
@@ -315,10 +308,10 @@ def tables(rows: list[dict]) -> str:
             ),
             "Regret (validation loss at the rule's rate / grid best - 1; mean ± standard "
             "deviation over seeds):",
-            _table(["rule", *names, "mean", "worst"], regret),
+            markdown_table(["rule", *names, "mean", "worst"], regret),
             "Over the tasks (mean and worst of the per-task mean regrets; the last two "
             f"columns over the {reliable} tasks whose default range tests were all reliable):",
-            _table(
+            markdown_table(
                 [
                     "rule",
                     "mean",
@@ -330,7 +323,7 @@ def tables(rows: list[dict]) -> str:
                 overall,
             ),
             "Rates (median over seeds):",
-            _table(["rule", *names], rates),
+            markdown_table(["rule", *names], rates),
         ]
     )
 

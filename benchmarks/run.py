@@ -23,6 +23,8 @@ import subprocess
 import sys
 import time
 
+from _common import markdown_table
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 BACKENDS = ("tensorflow", "jax", "torch")
 BENCHMARKS = ("callbacks", "finder", "ensemble", "history", "scaling", "suggestion")
@@ -94,12 +96,6 @@ def _cpu() -> str:
     return platform.processor() or platform.machine()
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def _by_case(results: dict, benchmark: str, key=lambda row: row["case"]) -> dict:
     table: dict = {}
     for backend, result in results.items():
@@ -125,7 +121,7 @@ def _ratio_table(results: dict, benchmark: str, key=lambda row: row["case"]) -> 
             row = per_backend.get(backend)
             cells.append(_cell(row) if row else "")
         rows.append([case, *cells])
-    return _table(["case", *backends], rows)
+    return markdown_table(["case", *backends], rows)
 
 
 def report(results: dict, quick: bool, seconds: float) -> str:
@@ -177,7 +173,7 @@ def report(results: dict, quick: bool, seconds: float) -> str:
             "",
             "## 4. History of a long run, built on demand",
             "",
-            _table(
+            markdown_table(
                 ["case", "build time", "peak while building", "DataFrame", "held by callback"],
                 rows,
             ),
